@@ -1,0 +1,440 @@
+import axios, { type AxiosInstance, type AxiosResponse } from "axios";
+import http from "http";
+import https from "https";
+import type { Readable } from "stream";
+import { parseEnvelope, errorStatus, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
+import {
+  NexusAbortError,
+  NexusError,
+  NexusHttpError,
+  NexusInputError,
+  NexusNetworkError,
+  NexusOverloadError,
+  NexusTimeoutError,
+  type RequestContext,
+} from "./errors";
+import { encodeMessageBody } from "./message-body";
+import { prepareUpload, type UploadSource } from "./multipart";
+import { RequestLimiter } from "./request-limiter";
+import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
+import { signBody, type SignatureEncoding } from "./signature";
+import { isValidTraceId, newTraceId } from "./trace-id";
+
+/** One Genesys channel: where it is, who it is, and how to talk to it. */
+export interface ChannelOptions {
+  /** API base URL including the base path, e.g. `https://nexus.example.com/nexus/v3`. */
+  baseUrl: string;
+  channelId: string;
+  /** Contact center id, sent as `x-ccid`. */
+  ccid: string;
+  /** Channel secret: the HMAC-SHA1 key. */
+  secret: string;
+  /** API gateway key, sent as `x-api-key` when set. */
+  apiKey?: string;
+  /** Time limit for one attempt, in ms (default 30000). */
+  timeout?: number;
+  /** Retries after the first attempt for transient failures (default 3). */
+  retries?: number;
+  /** First backoff step in ms (default 200). */
+  retryBaseDelay?: number;
+  /** Longest single wait between attempts, backoff or `Retry-After`, in ms (default 30000). */
+  maxRetryDelay?: number;
+  /** Digest encoding of `X-Hub-Signature` (default hex). */
+  signatureEncoding?: SignatureEncoding;
+  /** Requests in flight at once (default 64). */
+  maxInFlight?: number;
+  /** Requests that may wait for a free slot (default 10000); past that a request fails at once. */
+  maxQueued?: number;
+  /** Largest stream upload buffered in memory, in bytes (default 64 MiB); files on disk are streamed. */
+  maxStreamBytes?: number;
+  /** Extra TLS and agent settings (custom CA, client certificate, verification). */
+  agentOptions?: https.AgentOptions;
+  /** Agents to use instead of the channel's own keep-alive ones (a proxy agent, for example). */
+  httpAgent?: http.Agent;
+  httpsAgent?: https.Agent;
+  userAgent?: string;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** `X-B3-TraceId` to send; a new random one when absent. */
+  traceId?: string;
+  /** Aborts the call (and any retry wait). */
+  signal?: AbortSignal;
+  /** Told before each retry, to show it (in a node status, for example). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export interface RetryInfo {
+  /** 1 for the first retry. */
+  retry: number;
+  retries: number;
+  delayMs: number;
+  /** Why: an HTTP status or a network error code. */
+  reason: string;
+}
+
+interface CallResult {
+  statusCode: number;
+  traceId: string;
+}
+
+/** An answer with the API's envelope (or whatever JSON or text the server sent instead). */
+export interface EnvelopeResult<T> extends CallResult {
+  payload: Envelope<T> | unknown;
+}
+
+export interface UploadResult extends EnvelopeResult<MediaData> {
+  mediaId: string;
+  mediaUrl: string;
+}
+
+export interface DownloadResult extends CallResult {
+  data: Buffer;
+  contentType: string;
+  filename?: string;
+}
+
+interface RequestSpec {
+  method: "GET" | "POST" | "DELETE";
+  /** Below the channel, e.g. `/messages`. */
+  subPath: string;
+  headers?: Record<string, string>;
+  body?: () => Buffer | Readable;
+  signature: string;
+}
+
+const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 64 * 1024 * 1024 };
+const CLOSED = "the channel was closed (redeploy or shutdown)";
+const EMPTY = Buffer.alloc(0);
+
+function checkText(value: unknown, what: string): string {
+  if (typeof value !== "string" || value.trim() === "") throw new NexusInputError(`The channel has no ${what}; set it in the channel configuration.`);
+  return value.trim();
+}
+
+function positiveInt(value: unknown, fallback: number, min = 0): number {
+  const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+  return typeof n === "number" && Number.isFinite(n) && n >= min ? Math.floor(n) : fallback;
+}
+
+/**
+ * A signed client for one channel of the Third-Party Messaging API. It knows nothing of Node-RED: settings
+ * in, signed HTTP calls out, typed results and typed errors back. One keep-alive agent per client;
+ * `close()` aborts what is in flight and destroys the agent.
+ */
+export class NexusClient {
+  readonly channelId: string;
+  readonly timeout: number;
+  readonly retryPolicy: RetryPolicy;
+  private readonly channelUrl: string;
+  private readonly channelPath: string;
+  private readonly origin: string;
+  private readonly secret: string;
+  private readonly encoding: SignatureEncoding;
+  private readonly baseHeaders: Record<string, string>;
+  private readonly emptySignature: string;
+  private readonly maxStreamBytes: number;
+  private readonly http: AxiosInstance;
+  private readonly ownAgent: http.Agent;
+  private readonly limiter: RequestLimiter;
+  private readonly inFlight = new Set<AbortController>();
+  private closed = false;
+
+  constructor(options: ChannelOptions) {
+    const baseUrl = checkText(options.baseUrl, "base URL");
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      throw new NexusInputError(`The channel's base URL "${baseUrl}" is not a URL; it looks like https://nexus.example.com/nexus/v3.`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new NexusInputError(`The channel's base URL must start with https:// or http://, not ${url.protocol}.`);
+    }
+    this.channelId = checkText(options.channelId, "channel id");
+    const ccid = checkText(options.ccid, "contact center id (ccid)");
+    if (typeof options.secret !== "string" || options.secret === "") {
+      throw new NexusInputError("The channel has no secret; set it in the channel configuration.");
+    }
+    this.secret = options.secret;
+    this.encoding = options.signatureEncoding === "base64" ? "base64" : "hex";
+    this.timeout = positiveInt(options.timeout, DEFAULTS.timeout, 1);
+    this.retryPolicy = {
+      retries: positiveInt(options.retries, DEFAULTS.retries),
+      baseDelayMs: positiveInt(options.retryBaseDelay, DEFAULT_RETRY_POLICY.baseDelayMs),
+      maxDelayMs: positiveInt(options.maxRetryDelay, DEFAULT_RETRY_POLICY.maxDelayMs),
+    };
+    this.maxStreamBytes = positiveInt(options.maxStreamBytes, DEFAULTS.maxStreamBytes, 1);
+    this.origin = url.origin;
+    this.channelPath = `/channels/${this.channelId}`;
+    this.channelUrl = baseUrl.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
+    this.baseHeaders = { "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
+    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = options.apiKey;
+    this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
+
+    const maxInFlight = positiveInt(options.maxInFlight, DEFAULTS.maxInFlight, 1);
+    this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, DEFAULTS.maxQueued));
+    const agentOptions = { keepAlive: true, maxSockets: maxInFlight, scheduling: "lifo" as const };
+    this.ownAgent =
+      url.protocol === "https:"
+        ? new https.Agent({ ...options.agentOptions, ...agentOptions })
+        : new http.Agent(agentOptions);
+    this.http = axios.create({
+      httpAgent: options.httpAgent ?? (url.protocol === "http:" ? this.ownAgent : undefined),
+      httpsAgent: options.httpsAgent ?? (url.protocol === "https:" ? this.ownAgent : undefined),
+      proxy: false,
+      maxRedirects: 0,
+      maxBodyLength: Infinity,
+      maxContentLength: -1,
+      // Bodies go out and come back as bytes: what is signed is what is sent.
+      transformRequest: [(data: unknown) => data],
+      transformResponse: [(data: unknown) => data],
+      responseType: "arraybuffer",
+      validateStatus: null,
+    });
+  }
+
+  /** Requests in flight and waiting, for a status line. */
+  get load(): { inFlight: number; queued: number } {
+    return { inFlight: this.limiter.inFlight, queued: this.limiter.queued };
+  }
+
+  /** `POST /channels/{channelId}/messages`: the payload is sent as JSON, byte for byte when it is a string or Buffer. */
+  async sendMessage(payload: unknown, options: CallOptions = {}): Promise<EnvelopeResult<MessageData>> {
+    const traceId = this.traceIdFor(options);
+    const body = encodeMessageBody(payload);
+    const res = await this.request(
+      {
+        method: "POST",
+        subPath: "/messages",
+        headers: { "Content-Type": "application/json", "Content-Length": String(body.length) },
+        body: () => body,
+        signature: signBody(body, this.secret, this.encoding),
+      },
+      traceId,
+      options,
+    );
+    return { statusCode: res.status, traceId, payload: this.envelopeOf(res, "POST", "/messages", traceId) };
+  }
+
+  /** `POST /channels/{channelId}/media`: multipart upload, signed over the entire multipart body. */
+  async uploadMedia(source: UploadSource, options: CallOptions = {}): Promise<UploadResult> {
+    const traceId = this.traceIdFor(options);
+    const upload = await prepareUpload(source, this.secret, this.encoding, this.maxStreamBytes);
+    const res = await this.request(
+      { method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature },
+      traceId,
+      options,
+    );
+    const payload = this.envelopeOf(res, "POST", "/media", traceId);
+    const data = (payload as Envelope<Partial<MediaData>> | undefined)?.data;
+    const mediaId = typeof data?.mediaId === "string" ? data.mediaId : "";
+    const mediaUrl = typeof data?.url === "string" ? data.url : mediaId ? MEDIA_URL_PREFIX + mediaId : "";
+    return { statusCode: res.status, traceId, payload, mediaId, mediaUrl };
+  }
+
+  /** `GET /channels/{channelId}/media/{mediaId}`: the file's bytes, content type and name. */
+  async downloadMedia(mediaId: unknown, options: CallOptions = {}): Promise<DownloadResult> {
+    const traceId = this.traceIdFor(options);
+    const subPath = this.mediaPath(mediaId);
+    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature }, traceId, options);
+    const contentType = headerText(res.headers["content-type"]) ?? "application/octet-stream";
+    const data = res.data as Buffer;
+    // A server may answer with an envelope instead of bytes; one that reports failure is an error.
+    const envelope = /json/i.test(contentType) ? parseEnvelope(data, contentType) : undefined;
+    if (envelope && envelope.status.code !== 0) {
+      throw new NexusHttpError({ method: "GET", path: this.channelPath + subPath, traceId }, res.status, envelope.status);
+    }
+    return {
+      statusCode: res.status,
+      traceId,
+      data,
+      contentType,
+      filename: filenameFromDisposition(headerText(res.headers["content-disposition"])),
+    };
+  }
+
+  /** `DELETE /channels/{channelId}/media/{mediaId}`. */
+  async deleteMedia(mediaId: unknown, options: CallOptions = {}): Promise<EnvelopeResult<MediaData>> {
+    const traceId = this.traceIdFor(options);
+    const subPath = this.mediaPath(mediaId);
+    const res = await this.request({ method: "DELETE", subPath, signature: this.emptySignature }, traceId, options);
+    return { statusCode: res.status, traceId, payload: this.envelopeOf(res, "DELETE", subPath, traceId) };
+  }
+
+  /** Aborts every call in flight or waiting, and destroys the keep-alive agent. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const controller of this.inFlight) controller.abort(CLOSED);
+    this.inFlight.clear();
+    this.ownAgent.destroy();
+  }
+
+  private traceIdFor(options: CallOptions): string {
+    if (options.traceId === undefined || options.traceId === null || options.traceId === "") return newTraceId();
+    if (!isValidTraceId(options.traceId)) {
+      throw new NexusInputError("msg.traceId must be printable text without spaces, at most 128 characters (a B3 trace id is 32 hex digits).");
+    }
+    return options.traceId;
+  }
+
+  private mediaPath(mediaId: unknown): string {
+    let id = typeof mediaId === "number" && Number.isFinite(mediaId) ? String(mediaId) : mediaId;
+    if (typeof id !== "string" || id.trim() === "") {
+      throw new NexusInputError("No media id: set msg.mediaId (or the node's media id) to the id that the upload returned.");
+    }
+    id = id.trim();
+    if ((id as string).startsWith(MEDIA_URL_PREFIX)) id = (id as string).slice(MEDIA_URL_PREFIX.length);
+    return `/media/${encodeURIComponent(id as string)}`;
+  }
+
+  private envelopeOf(res: AxiosResponse, method: string, subPath: string, traceId: string): unknown {
+    const body = res.data as Buffer;
+    const contentType = headerText(res.headers["content-type"]);
+    const envelope = parseEnvelope(body, contentType);
+    if (envelope) {
+      if (envelope.status.code !== 0) {
+        throw new NexusHttpError({ method, path: this.channelPath + subPath, traceId }, res.status, envelope.status);
+      }
+      return envelope;
+    }
+    if (body.length === 0) return {};
+    const text = body.toString("utf8");
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  }
+
+  /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
+  private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<AxiosResponse> {
+    const ctx: RequestContext = { method: spec.method, path: this.channelPath + spec.subPath, traceId };
+    if (this.closed) throw new NexusAbortError(ctx, CLOSED);
+    const controller = new AbortController();
+    const external = options.signal;
+    const onExternalAbort = (): void => controller.abort(external?.reason ?? "the call was aborted");
+    if (external) {
+      if (external.aborted) throw new NexusAbortError(ctx, String(external.reason ?? "the call was aborted"));
+      external.addEventListener("abort", onExternalAbort, { once: true });
+    }
+    this.inFlight.add(controller);
+    try {
+      const slot = this.limiter.acquire(controller.signal);
+      if (slot === false) throw new NexusOverloadError(ctx, this.limiter.maxQueued);
+      await slot;
+      try {
+        return await this.withRetries(spec, ctx, controller.signal, options);
+      } finally {
+        this.limiter.release();
+      }
+    } catch (err) {
+      if (err instanceof NexusError) throw err;
+      if (controller.signal.aborted) throw new NexusAbortError(ctx, String(controller.signal.reason));
+      throw err;
+    } finally {
+      this.inFlight.delete(controller);
+      external?.removeEventListener("abort", onExternalAbort);
+    }
+  }
+
+  private async withRetries(spec: RequestSpec, ctx: RequestContext, signal: AbortSignal, options: CallOptions): Promise<AxiosResponse> {
+    const { retries } = this.retryPolicy;
+    for (let retry = 0; ; retry++) {
+      let failure: NexusError;
+      let retryAfterMs: number | undefined;
+      try {
+        const res = await this.attempt(spec, ctx, signal);
+        if (res.status >= 200 && res.status < 300) return res;
+        failure = new NexusHttpError(ctx, res.status, errorStatus(res.data as Buffer, headerText(res.headers["content-type"])));
+        retryAfterMs = parseRetryAfter(headerText(res.headers["retry-after"]));
+      } catch (err) {
+        if (!(err instanceof NexusError)) throw err;
+        failure = err;
+      }
+      if (!failure.transient || retry >= retries || signal.aborted) throw failure;
+      const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
+      options.onRetry?.({
+        retry: retry + 1,
+        retries,
+        delayMs,
+        reason: failure.statusCode ? String(failure.statusCode) : ((failure as NexusNetworkError).code ?? failure.kind),
+      });
+      await sleep(delayMs, signal);
+    }
+  }
+
+  private async attempt(spec: RequestSpec, ctx: RequestContext, signal: AbortSignal): Promise<AxiosResponse> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort("timeout");
+    }, this.timeout);
+    try {
+      return await this.http.request({
+        method: spec.method,
+        url: this.channelUrl + spec.subPath,
+        headers: {
+          ...this.baseHeaders,
+          ...spec.headers,
+          "X-Hub-Signature": spec.signature,
+          "X-B3-TraceId": ctx.traceId as string,
+        },
+        data: spec.body?.(),
+        signal: controller.signal,
+      });
+    } catch (err) {
+      if (timedOut) throw new NexusTimeoutError(ctx, this.timeout);
+      if (signal.aborted) throw new NexusAbortError(ctx, String(signal.reason));
+      if (err instanceof NexusError) throw err;
+      const e = err as { code?: string; cause?: { code?: string } };
+      throw new NexusNetworkError(ctx, this.origin, e.cause?.code ?? e.code ?? "ERR_NETWORK");
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+function headerText(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.length ? String(value[0]) : undefined;
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+/** The file name a `Content-Disposition` header gives, RFC 5987 `filename*` first. */
+export function filenameFromDisposition(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const extended = /filename\*\s*=\s*(?:[\w-]+)'[^']*'([^;]+)/i.exec(header);
+  if (extended) {
+    try {
+      return decodeURIComponent(extended[1].trim());
+    } catch {
+      // fall through to the plain form
+    }
+  }
+  const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]+))/i.exec(header);
+  if (!plain) return undefined;
+  const name = plain[1] !== undefined ? plain[1].replace(/\\(.)/g, "$1") : plain[2].trim();
+  return name || undefined;
+}
+
+/** Waits, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,121 @@
+import type { Node, NodeAPI, NodeMessageInFlow } from "node-red";
+import { NexusError, NexusInputError, type CallOptions, type NexusClient } from "../client";
+import type { Translate } from "./i18n";
+import { NodeStatus } from "./node-status";
+
+/** The config node as flow nodes see it: one long-lived client per channel. */
+export interface ChannelConfigNode extends Node {
+  /** The channel's client; throws a NexusInputError when the channel is misconfigured. */
+  client(): NexusClient;
+}
+
+export type FlowMessage = NodeMessageInFlow & Record<string, unknown>;
+
+/** What one flow node does: call the client, then write the result onto the message. */
+export interface ApiCall<R extends { statusCode: number; traceId: string }> {
+  /** Status key while in flight: `sending`, `uploading`, `downloading`, `deleting`. */
+  verb: string;
+  call(client: NexusClient, msg: FlowMessage, options: CallOptions): Promise<R>;
+  write(msg: FlowMessage, result: R): void;
+}
+
+/**
+ * An error for Catch nodes: its text is the sentence alone (Node-RED shows `toString()`), and it keeps
+ * the HTTP status, Genesys status and trace id for flows that look closer.
+ */
+export class FlowError extends Error {
+  statusCode?: number;
+  genesysCode?: number;
+  genesysMessage?: string;
+  traceId?: string;
+  kind?: string;
+
+  constructor(cause: Error) {
+    super(cause.message);
+    this.name = "GenesysNexusError";
+    if (cause instanceof NexusError) {
+      this.kind = cause.kind;
+      this.statusCode = cause.statusCode;
+      this.genesysCode = cause.genesysCode;
+      this.genesysMessage = cause.genesysMessage;
+      this.traceId = cause.traceId;
+    }
+  }
+
+  override toString(): string {
+    return this.message;
+  }
+}
+
+/**
+ * Wires a flow node to its API call: the status while in flight, `send`/`done`, the Catch-able error with
+ * `msg.statusCode` when an answer came, and the status cleared on close. Every flow node does it this way.
+ */
+export function handleApiCall<R extends { statusCode: number; traceId: string }>(
+  RED: NodeAPI,
+  node: Node,
+  channelId: string | undefined,
+  t: Translate,
+  api: ApiCall<R>,
+): void {
+  const channel = channelId ? (RED.nodes.getNode(channelId) as ChannelConfigNode | null) : null;
+  const status = new NodeStatus(node, t, api.verb);
+  if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
+
+  node.on("input", (message, send, done) => {
+    const msg = message as FlowMessage;
+    const fail = (err: Error, afterRequest: boolean): void => {
+      const flowError = new FlowError(err);
+      if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
+      if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
+      if (afterRequest) status.fail(err);
+      else status.refuse(err);
+      done(flowError);
+    };
+    if (!channel) {
+      fail(new NexusInputError(t("errors.no-channel")), false);
+      return;
+    }
+    let client: NexusClient;
+    try {
+      client = channel.client();
+    } catch (err) {
+      fail(err as Error, false);
+      return;
+    }
+    status.start();
+    let result: Promise<R>;
+    try {
+      result = api.call(client, msg, { traceId: msg.traceId as string | undefined, onRetry: (info) => status.retry(info) });
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (res) => {
+        try {
+          api.write(msg, res);
+          msg.statusCode = res.statusCode;
+          msg.traceId = res.traceId;
+          status.succeed(res.statusCode);
+          send(msg);
+          done();
+        } catch (err) {
+          fail(err as Error, true);
+        }
+      },
+      (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true),
+    );
+  });
+
+  node.on("close", (_removed: boolean, done: () => void) => {
+    status.clear();
+    done();
+  });
+}
+
+/** Reads a typed-input property (msg, flow, global, env, str, jsonata) for one message. */
+export function evaluateProperty(RED: NodeAPI, node: Node, value: string, type: string, msg: FlowMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    RED.util.evaluateNodeProperty(value, type, node, msg, (err: Error | null, result: unknown) => (err ? reject(err) : resolve(result)));
+  });
+}

@@ -1,0 +1,39 @@
+import type { NodeAPI } from "node-red";
+
+export type Params = Record<string, string | number | undefined>;
+export type Translate = (key: string, params?: Params) => string;
+
+/** The npm package name: Node-RED namespaces each node file's messages as `<package>/<file>`. */
+export const PACKAGE_NAME = "@flowbridge/node-red-genesys-messaging";
+
+function lookup(catalog: unknown, key: string): string | undefined {
+  let at: unknown = catalog;
+  for (const part of key.split(".")) {
+    if (typeof at !== "object" || at === null) return undefined;
+    at = (at as Record<string, unknown>)[part];
+  }
+  return typeof at === "string" ? at : undefined;
+}
+
+function interpolate(text: string, params: Params | undefined): string {
+  return params ? text.replace(/__(\w+)__/g, (all, name: string) => (params[name] === undefined ? all : String(params[name]))) : text;
+}
+
+/**
+ * Messages of one node file (its `locales/<lang>/<file>.json`) in the runtime's language. Where the runtime
+ * has not loaded the catalog (a bare test runtime), the en-US catalog that ships with the file answers.
+ */
+export function translator(RED: NodeAPI, file: string, english: unknown): Translate {
+  const namespace = `${PACKAGE_NAME}/${file}`;
+  return (key, params) => {
+    const full = `${namespace}:${key}`;
+    let text: string | undefined;
+    try {
+      text = (RED as unknown as { _: (k: string, p?: Params) => string })._(full, params);
+    } catch {
+      text = undefined;
+    }
+    if (typeof text === "string" && text !== full && text !== key) return text;
+    return interpolate(lookup(english, key) ?? key, params);
+  };
+}

@@ -1,0 +1,25 @@
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import { evaluateProperty, type FlowMessage } from "./api-node";
+
+/** Download and delete take the media id from a typed input, `msg.mediaId` by default. */
+export interface MediaIdDef extends NodeDef {
+  channel: string;
+  mediaId?: string;
+  mediaIdType?: string;
+}
+
+/**
+ * The media id for one message: the node's setting when it gives one, else `msg.mediaId`. A blank setting
+ * falls back to the message, so flows that never set it keep working.
+ */
+export function mediaIdReader(RED: NodeAPI, node: Node, config: MediaIdDef): (msg: FlowMessage) => Promise<unknown> {
+  const type = config.mediaIdType || "msg";
+  const value = config.mediaId ?? "";
+  if ((type === "msg" && (value === "" || value === "mediaId")) || (type === "str" && value.trim() === "")) {
+    return (msg) => Promise.resolve(msg.mediaId);
+  }
+  return async (msg) => {
+    const given = await evaluateProperty(RED, node, value, type, msg);
+    return given === undefined || given === null || given === "" ? msg.mediaId : given;
+  };
+}

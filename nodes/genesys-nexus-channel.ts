@@ -1,0 +1,67 @@
+import type { NodeAPI, NodeDef } from "node-red";
+import { NexusClient, type SignatureEncoding } from "../lib/client";
+import type { ChannelConfigNode } from "../lib/nodes/api-node";
+
+interface ChannelDef extends NodeDef {
+  baseUrl: string;
+  channelId: string;
+  ccid: string;
+  timeout: number | string;
+  retries: number | string;
+  signatureEncoding?: SignatureEncoding;
+  maxInFlight?: number | string;
+  maxQueued?: number | string;
+}
+
+interface ChannelCredentials {
+  secret?: string;
+  apiKey?: string;
+}
+
+/** `genesys-nexus-channel`: one Genesys channel, and the one long-lived client its flow nodes share. */
+export = function (RED: NodeAPI): void {
+  function GenesysNexusChannel(this: ChannelConfigNode & { credentials: ChannelCredentials }, config: ChannelDef): void {
+    RED.nodes.createNode(this, config);
+    const credentials = this.credentials ?? {};
+    let client: NexusClient | undefined;
+    let configError: Error | undefined;
+
+    // Built on first use, so that a misconfigured channel fails the messages that use it, not the deploy.
+    this.client = (): NexusClient => {
+      if (client) return client;
+      if (configError) throw configError;
+      try {
+        client = new NexusClient({
+          baseUrl: config.baseUrl,
+          channelId: config.channelId,
+          ccid: config.ccid,
+          secret: credentials.secret ?? "",
+          apiKey: credentials.apiKey,
+          timeout: Number(config.timeout),
+          retries: config.retries === "" || config.retries === undefined ? undefined : Number(config.retries),
+          signatureEncoding: config.signatureEncoding,
+          maxInFlight: config.maxInFlight === "" ? undefined : Number(config.maxInFlight),
+          maxQueued: config.maxQueued === "" ? undefined : Number(config.maxQueued),
+          userAgent: `node-red-genesys-messaging (Node-RED ${RED.version()})`,
+        });
+      } catch (err) {
+        configError = err as Error;
+        throw configError;
+      }
+      return client;
+    };
+
+    this.on("close", (_removed: boolean, done: () => void) => {
+      client?.close();
+      client = undefined;
+      done();
+    });
+  }
+
+  RED.nodes.registerType("genesys-nexus-channel", GenesysNexusChannel as never, {
+    credentials: {
+      secret: { type: "password" },
+      apiKey: { type: "password" },
+    },
+  });
+};

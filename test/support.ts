@@ -1,0 +1,55 @@
+import helper from "node-red-node-test-helper";
+import { startSimulator, type NexusSimulator, type SimulatorOptions } from "../lib/simulator";
+
+helper.init(require.resolve("node-red"));
+
+export { helper };
+
+export const SECRET = "test-channel-secret-9f8e7d";
+export const API_KEY = "test-api-key-1a2b3c";
+export const CCID = "5d8f4a1e-0b7c-4e39-9c1d-2f6a8b3e7c40";
+export const CHANNEL = "sms-test-channel";
+
+export async function simulator(options: SimulatorOptions = {}): Promise<NexusSimulator> {
+  return startSimulator({ channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, ...options });
+}
+
+/** A channel config node pointing at the simulator, and its credentials. */
+export function channelNode(sim: { baseUrl: string }, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: "chan",
+    type: "genesys-nexus-channel",
+    name: "test channel",
+    baseUrl: sim.baseUrl,
+    channelId: CHANNEL,
+    ccid: CCID,
+    timeout: 5000,
+    retries: 0,
+    ...overrides,
+  };
+}
+
+export const channelCredentials = { chan: { secret: SECRET, apiKey: API_KEY } };
+
+/** A closed port on loopback: connections to it are refused. */
+export async function refusedUrl(): Promise<string> {
+  const net = await import("net");
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}/nexus/v3`;
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves when `check` holds, polling; rejects after `ms`. */
+export async function until(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}
