@@ -42,7 +42,7 @@ export = function (RED: NodeAPI): void {
           signatureEncoding: config.signatureEncoding,
           maxInFlight: config.maxInFlight === "" ? undefined : Number(config.maxInFlight),
           maxQueued: config.maxQueued === "" ? undefined : Number(config.maxQueued),
-          userAgent: `node-red-genesys-messaging (Node-RED ${RED.version()})`,
+          userAgent: "node-red-genesys-messaging",
         });
       } catch (err) {
         configError = err as Error;
