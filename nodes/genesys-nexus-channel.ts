@@ -51,6 +51,8 @@ export = function (RED: NodeAPI): void {
       return client;
     };
 
+    this.signingSecret = (): string | undefined => credentials.secret || undefined;
+
     this.on("close", (_removed: boolean, done: () => void) => {
       client?.close();
       client = undefined;

@@ -7,6 +7,8 @@ import { NodeStatus } from "./node-status";
 export interface ChannelConfigNode extends Node {
   /** The channel's client; throws a NexusInputError when the channel is misconfigured. */
   client(): NexusClient;
+  /** The channel secret, for verifying webhook deliveries; undefined when none is set. */
+  signingSecret(): string | undefined;
 }
 
 export type FlowMessage = NodeMessageInFlow & Record<string, unknown>;

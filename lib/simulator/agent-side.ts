@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from "http";
 import https from "https";
 import { signBody, type SignatureEncoding } from "../client/signature";
 import { newTraceId } from "../client/trace-id";
+import { readRawBody } from "../http/read-body";
 import type { ReceivedMessage } from "./simulator";
 
 /** How the simulator plays Genesys's side of the webhook. */
@@ -181,17 +182,12 @@ export class AgentSide {
       res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
       res.end(text);
     };
-    const body = await new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on("data", (c: Buffer) => {
-        size += c.length;
-        if (size > 1024 * 1024) req.destroy(new Error("too large"));
-        else chunks.push(c);
-      });
-      req.on("end", () => resolve(Buffer.concat(chunks)));
-      req.on("error", reject);
-    });
+    let body: Buffer;
+    try {
+      body = await readRawBody(req, 1024 * 1024);
+    } catch {
+      return json(413, { error: "The body is larger than 1 MiB" });
+    }
     const parse = (): Record<string, unknown> | undefined => {
       try {
         const value = JSON.parse(body.toString("utf8") || "{}") as unknown;

@@ -6,6 +6,7 @@ import { MEDIA_URL_PREFIX, type MediaData } from "../client/envelope";
 import { boundaryOf, parseMultipart } from "./multipart-parser";
 import { FaultInjector, type Fault, type FaultRates } from "./faults";
 import { AgentSide, type AgentOptions } from "./agent-side";
+import { BodyTooLargeError, readRawBody } from "../http/read-body";
 
 export interface SimulatorOptions {
   /** TCP port; 0 picks a free one (default 0). */
@@ -215,7 +216,9 @@ export class NexusSimulator {
         throw new HttpFailure(403, "Missing or invalid API key");
       }
       const limit = route === "upload" ? this.options.maxMediaBytes + 64 * 1024 : this.options.maxMessageBytes;
-      body = await readBody(req, limit);
+      body = await readRawBody(req, limit).catch((err: unknown) => {
+        throw err instanceof BodyTooLargeError ? new HttpFailure(413, err.message) : new HttpFailure(400, "The request body could not be read");
+      });
       if (!verifySignature(body, req.headers["x-hub-signature"], this.options.secret)) {
         throw new HttpFailure(401, "Invalid or missing X-Hub-Signature");
       }
@@ -343,31 +346,6 @@ function describe(media: StoredMedia): MediaData {
 function contentDisposition(filename: string): string {
   const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
-}
-
-/** Reads a request body, failing with 413 past `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new HttpFailure(413, `The body is larger than ${limit} bytes`));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        req.pause();
-        reject(new HttpFailure(413, `The body is larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks, size)));
-    req.on("error", reject);
-    req.on("aborted", () => reject(new HttpFailure(400, "The request was aborted")));
-  });
 }
 
 /** Creates and starts a simulator. */

@@ -1,0 +1,44 @@
+import { randomUUID } from "crypto";
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import { translator } from "../lib/nodes/i18n";
+import { pendingReplies } from "../lib/nodes/pending-replies";
+import { REFUSAL_BODIES } from "../lib/webhook/delivery";
+import english from "./locales/en-US/genesys-nexus-webhook-response.json";
+
+/** `genesys-nexus-webhook-response`: answers the webhook request a message came from. */
+export = function (RED: NodeAPI): void {
+  const t = translator(RED, "genesys-nexus-webhook-response", english);
+
+  function GenesysNexusWebhookResponse(this: Node, config: NodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    node.on("input", (message, _send, done) => {
+      const msg = message as typeof message & { _webhook?: { id?: unknown }; statusCode?: unknown; messageId?: unknown };
+      const reply = pendingReplies.take(msg._webhook?.id);
+      if (!reply) {
+        node.status({ fill: "red", shape: "ring", text: t("status.no-request") });
+        done(new Error(t("errors.no-request")));
+        return;
+      }
+      const status = typeof msg.statusCode === "string" ? Number(msg.statusCode) : msg.statusCode;
+      if (typeof status === "number" && status >= 500 && status <= 599) {
+        reply.answer(status, REFUSAL_BODIES[status] ?? { error: "Redeliver" });
+        node.status({ fill: "yellow", shape: "dot", text: t("status.redeliver", { status }) });
+        done();
+        return;
+      }
+      const given = msg.messageId;
+      const messageId = typeof given === "string" && given !== "" ? given : typeof given === "number" ? String(given) : randomUUID();
+      reply.answer(200, { messageId });
+      reply.remember(messageId);
+      node.status({ fill: "green", shape: "dot", text: t("status.answered") });
+      done();
+    });
+    node.on("close", (_removed: boolean, done: () => void) => {
+      node.status({});
+      done();
+    });
+  }
+
+  RED.nodes.registerType("genesys-nexus-webhook-response", GenesysNexusWebhookResponse);
+};

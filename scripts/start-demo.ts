@@ -1,0 +1,89 @@
+/**
+ * `npm start`: the product on its embedded default. Starts the Nexus simulator and a Node-RED on 127.0.0.1
+ * with this package installed (linked into a private user directory) and the example flows deployed, and
+ * prints the editor's URL. Nothing here needs a Genesys account.
+ */
+import { spawn } from "child_process";
+import fs from "fs";
+import path from "path";
+import { startSimulator, SIMULATOR_DEFAULTS } from "../lib/simulator";
+import { demoFlows, DEMO_CHANNEL_ID, WEBHOOK_PATH } from "./demo-flows";
+
+const root = path.resolve(__dirname, "..", "..");
+const userDir = path.resolve(process.env.DEMO_USER_DIR ?? path.join(root, ".demo"));
+const host = "127.0.0.1";
+const editorPort = Number(process.env.NODE_RED_PORT ?? 1880);
+const simPort = Number(process.env.NEXUS_SIM_PORT ?? 8085);
+
+function prepareUserDir(simBaseUrl: string): string {
+  fs.mkdirSync(path.join(userDir, "node_modules", "@flowbridge"), { recursive: true });
+  const link = path.join(userDir, "node_modules", "@flowbridge", "node-red-genesys-messaging");
+  fs.rmSync(link, { recursive: true, force: true });
+  fs.symlinkSync(root, link, "dir");
+  fs.writeFileSync(path.join(userDir, "package.json"), JSON.stringify({ name: "genesys-demo", private: true }, null, 2));
+  // The demo's flows are laid anew on every start, so it always opens as documented.
+  fs.writeFileSync(path.join(userDir, "flows.json"), JSON.stringify(demoFlows(simBaseUrl), null, 2));
+  // The simulator's secret is not a real secret; it is kept as an unencrypted credential of the demo only.
+  fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify({ [DEMO_CHANNEL_ID]: { secret: SIMULATOR_DEFAULTS.secret } }, null, 2));
+  const settings = path.join(userDir, "settings.js");
+  fs.writeFileSync(
+    settings,
+    `module.exports = ${JSON.stringify(
+      {
+        uiHost: host,
+        uiPort: editorPort,
+        flowFile: "flows.json",
+        credentialSecret: false,
+        diagnostics: { enabled: false },
+        telemetry: { enabled: false },
+        externalModules: { autoInstall: false, palette: { allowInstall: false } },
+        editorTheme: { projects: { enabled: false }, tours: false, palette: { catalogues: [] } },
+        logging: { console: { level: "info", metrics: false, audit: false } },
+      },
+      null,
+      2,
+    )};\n`,
+  );
+  return settings;
+}
+
+async function main(): Promise<void> {
+  const editorUrl = `http://${host}:${editorPort}/`;
+  const sim = await startSimulator({
+    host,
+    port: simPort,
+    agent: { webhookUrl: `http://${host}:${editorPort}${WEBHOOK_PATH}`, replyDelayMs: 1500, redeliveryDelayMs: 2000 },
+    log: (line) => process.stdout.write(`[simulator] ${line}\n`),
+  });
+  process.stdout.write(`Nexus simulator listening on ${sim.baseUrl} (channel ${sim.options.channelId})\n`);
+  const settings = prepareUserDir(sim.baseUrl);
+  const nodeRed = spawn(process.execPath, [require.resolve("node-red/red.js"), "--userDir", userDir, "--settings", settings], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, NODE_RED_ENABLE_PROJECTS: "false" },
+  });
+  let announced = false;
+  nodeRed.stdout.on("data", (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    if (!announced && /Started flows/.test(chunk.toString())) {
+      announced = true;
+      process.stdout.write(
+        `\n  Node-RED editor: ${editorUrl}\n` +
+          "  Open it, pick a tab, click an inject node's button, and watch the debug sidebar.\n" +
+          "  Press Ctrl+C to stop.\n\n",
+      );
+    }
+  });
+  const stop = (): void => {
+    nodeRed.kill("SIGINT");
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  nodeRed.on("exit", (code) => {
+    void sim.close().then(() => process.exit(code ?? 0));
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`The demo could not start: ${(err as Error).message}\n`);
+  process.exit(1);
+});
