@@ -5,6 +5,7 @@ export const DEMO_CHANNEL_ID = "genesys-demo-channel";
 export const WEBHOOK_PATH = "/genesys/agent";
 
 const EXAMPLES: Array<[string, string]> = [
+  ["agent-bridge", "Conversation bridge"],
   ["send-message", "Send a message"],
   ["upload-media", "Upload media"],
   ["download-media", "Download media"],

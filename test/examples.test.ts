@@ -1,0 +1,76 @@
+import assert from "assert/strict";
+import fs from "fs";
+import path from "path";
+import type { NexusSimulator } from "../lib/simulator";
+import { helper, simulator, until } from "./support";
+import { FLOW_NODES, type Msg } from "./nodes/flow";
+import webhookNode = require("../nodes/genesys-nexus-webhook");
+import responseNode = require("../nodes/genesys-nexus-webhook-response");
+/* eslint-disable @typescript-eslint/no-require-imports */
+const core = ["common/20-inject.js", "common/90-comment.js", "function/15-change.js", "network/21-httpin.js"].map((f) => require(`@node-red/nodes/core/${f}`));
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const examples = path.resolve(__dirname, "..", "examples");
+type FlowNode = Record<string, unknown> & { id: string; type: string };
+
+/** An example flow with its debug nodes swapped for test helpers and its channel pointed at the simulator. */
+function loadExample(file: string, sim: NexusSimulator): FlowNode[] {
+  const flow = JSON.parse(fs.readFileSync(path.join(examples, file), "utf8")) as FlowNode[];
+  const tab = flow.find((n) => n.z)?.z as string;
+  return [
+    { id: tab, type: "tab" },
+    ...flow.map((n) =>
+      n.type === "debug" ? { id: n.id, z: n.z, type: "helper" } : n.type === "genesys-nexus-channel" ? { ...n, baseUrl: sim.baseUrl } : n,
+    ),
+  ];
+}
+
+describe("example flows", () => {
+  let sim: NexusSimulator;
+  before(async () => {
+    sim = await simulator({ apiKey: undefined, channelId: "demo-channel", ccid: "8b6b7e2e-3c1f-4c4e-9a51-6a1f5f0c2d10", secret: "simulator-secret" });
+    await helper.startServer();
+  });
+  after(async () => {
+    await sim.close();
+    await helper.stopServer();
+  });
+  beforeEach(() => sim.reset());
+  afterEach(() => helper.unload());
+
+  const files = fs.readdirSync(examples).filter((f) => f.endsWith(".json"));
+
+  it("has one example per flow node, each opening with a Comment node", () => {
+    const types = new Set<string>();
+    for (const file of files) {
+      const flow = JSON.parse(fs.readFileSync(path.join(examples, file), "utf8")) as FlowNode[];
+      assert.equal(flow[0].type, "comment", `${file} opens with a Comment node`);
+      for (const n of flow) types.add(n.type);
+      const text = JSON.stringify(flow);
+      assert.ok(!text.includes("simulator-secret\""), `${file} holds no credential`);
+      assert.ok(flow.every((n) => !("credentials" in n)), `${file} holds no credentials`);
+    }
+    for (const type of ["genesys-nexus-send", "genesys-nexus-upload", "genesys-nexus-download", "genesys-nexus-delete", "genesys-nexus-webhook", "genesys-nexus-webhook-response"]) {
+      assert.ok(types.has(type), `an example uses ${type}`);
+    }
+  });
+
+  for (const file of files) {
+    it(`${file} works against the simulator`, async () => {
+      const flow = loadExample(file, sim);
+      await helper.load([...FLOW_NODES, webhookNode, responseNode, ...core], flow, { "genesys-demo-channel": { secret: "simulator-secret" } });
+      const results: Msg[] = [];
+      const errors: Msg[] = [];
+      for (const n of flow.filter((x) => x.type === "helper")) {
+        helper.getNode(n.id).on("input", (m: Msg) => (/error|failure/.test(n.id) ? errors : results).push(m));
+      }
+      const injects = flow.filter((n) => n.type === "inject" && !/unknown/.test(n.id));
+      for (const inject of injects) helper.getNode(inject.id).receive({});
+      await until(() => results.length > 0 && results.length >= injects.length, 5000, `output of ${file}`);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(errors.map((e) => e.error?.message), []);
+      for (const m of results.filter((r) => r.statusCode !== undefined)) assert.equal(m.statusCode, 200);
+      assert.ok(sim.requestCount > 0);
+    });
+  }
+});
