@@ -6,11 +6,11 @@ import { NexusInputError } from "./errors";
  */
 export function encodeMessageBody(payload: unknown): Buffer {
   if (Buffer.isBuffer(payload)) {
-    assertJson(payload.toString("utf8"), "The Buffer in msg.payload");
+    assertJson(payload.toString("utf8"), "Buffer");
     return payload;
   }
   if (typeof payload === "string") {
-    assertJson(payload, "The string in msg.payload");
+    assertJson(payload, "string");
     return Buffer.from(payload, "utf8");
   }
   if (typeof payload === "object" && payload !== null) {
@@ -18,31 +18,25 @@ export function encodeMessageBody(payload: unknown): Buffer {
     try {
       text = JSON.stringify(payload);
     } catch (err) {
-      throw new NexusInputError(
-        `msg.payload cannot be sent as JSON: ${(err as Error).message}. Remove circular references and BigInt values.`,
-      );
+      throw new NexusInputError("payload-unserialisable", { reason: (err as Error).message });
     }
-    if (text === undefined) throw new NexusInputError("msg.payload cannot be sent as JSON.");
+    if (text === undefined) throw new NexusInputError("payload-unserialisable", { reason: "nothing to serialise" });
     return Buffer.from(text, "utf8");
   }
-  throw new NexusInputError(
-    `msg.payload must be an object, an array, a JSON string or a Buffer holding JSON to send a message, not ${describeType(payload)}.`,
-  );
+  throw new NexusInputError("send-payload-type", { type: describeType(payload) });
 }
 
 function assertJson(text: string, what: string): void {
   try {
     JSON.parse(text);
   } catch {
-    throw new NexusInputError(`${what} is not valid JSON, so it was not sent. Send an object, or a JSON string.`);
+    throw new NexusInputError("payload-not-json", { what });
   }
 }
 
-/** Words for a value's type in an error text: "a number", "undefined", "a boolean". */
+/** A value's type for an error text: `number`, `undefined`, `null`, `array`, `object`. */
 export function describeType(value: unknown): string {
-  if (value === undefined) return "undefined";
   if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  const type = typeof value;
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+  if (Array.isArray(value)) return "array";
+  return typeof value;
 }

@@ -64,7 +64,7 @@ async function collect(stream: Readable, maxBytes: number): Promise<Buffer> {
     size += buf.length;
     if (size > maxBytes) {
       stream.destroy();
-      throw new NexusInputError(`The stream in msg.payload is larger than ${maxBytes} bytes; write it to a file and upload by msg.filename.`);
+      throw new NexusInputError("stream-too-large", { max: maxBytes });
     }
     chunks.push(buf);
   }
@@ -92,7 +92,7 @@ export async function prepareUpload(
   else if (typeof content === "string") data = Buffer.from(content, "utf8");
   else if (isStream(content)) data = await collect(content instanceof Readable ? content : new Readable().wrap(content), maxStreamBytes);
   else if (content !== undefined && content !== null) {
-    throw new NexusInputError(`msg.payload must be a Buffer, a string or a readable stream to upload, not ${describeType(content)}.`);
+    throw new NexusInputError("upload-payload-type", { type: describeType(content) });
   }
 
   if (data) {
@@ -109,16 +109,16 @@ export async function prepareUpload(
   }
 
   if (typeof path !== "string" || path === "") {
-    throw new NexusInputError("Nothing to upload: set msg.payload (Buffer, string or stream), or msg.filename to a file path.");
+    throw new NexusInputError("nothing-to-upload");
   }
   let size: number;
   try {
     const stat = await fsp.stat(path);
-    if (!stat.isFile()) throw new NexusInputError(`msg.filename "${path}" is not a file, so there is nothing to upload.`);
+    if (!stat.isFile()) throw new NexusInputError("not-a-file", { path });
     size = stat.size;
   } catch (err) {
     if (err instanceof NexusInputError) throw err;
-    throw new NexusInputError(`Cannot read the file "${path}" named by msg.filename: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
+    throw new NexusInputError("file-unreadable", { path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
   }
   const streamForm = (): FormData => newForm(boundary, createReadStream(path), filename, contentType, size);
 
@@ -132,7 +132,7 @@ export async function prepareUpload(
   try {
     for await (const chunk of pass) hmac.update(chunk as Buffer);
   } catch (err) {
-    throw new NexusInputError(`Cannot read the file "${path}" named by msg.filename: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
+    throw new NexusInputError("file-unreadable", { path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
   }
   return {
     filename,

@@ -105,11 +105,10 @@ interface RequestSpec {
 }
 
 const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 64 * 1024 * 1024 };
-const CLOSED = "the channel was closed (redeploy or shutdown)";
 const EMPTY = Buffer.alloc(0);
 
-function checkText(value: unknown, what: string): string {
-  if (typeof value !== "string" || value.trim() === "") throw new NexusInputError(`The channel has no ${what}; set it in the channel configuration.`);
+function checkText(value: unknown, missing: string): string {
+  if (typeof value !== "string" || value.trim() === "") throw new NexusInputError(missing);
   return value.trim();
 }
 
@@ -142,20 +141,20 @@ export class NexusClient {
   private closed = false;
 
   constructor(options: ChannelOptions) {
-    const baseUrl = checkText(options.baseUrl, "base URL");
+    const baseUrl = checkText(options.baseUrl, "config-no-base-url");
     let url: URL;
     try {
       url = new URL(baseUrl);
     } catch {
-      throw new NexusInputError(`The channel's base URL "${baseUrl}" is not a URL; it looks like https://nexus.example.com/nexus/v3.`);
+      throw new NexusInputError("config-base-url", { url: baseUrl });
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new NexusInputError(`The channel's base URL must start with https:// or http://, not ${url.protocol}.`);
+      throw new NexusInputError("config-base-url-protocol", { protocol: url.protocol });
     }
-    this.channelId = checkText(options.channelId, "channel id");
-    const ccid = checkText(options.ccid, "contact center id (ccid)");
+    this.channelId = checkText(options.channelId, "config-no-channel-id");
+    const ccid = checkText(options.ccid, "config-no-ccid");
     if (typeof options.secret !== "string" || options.secret === "") {
-      throw new NexusInputError("The channel has no secret; set it in the channel configuration.");
+      throw new NexusInputError("config-secret");
     }
     this.secret = options.secret;
     this.encoding = options.signatureEncoding === "base64" ? "base64" : "hex";
@@ -267,7 +266,7 @@ export class NexusClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const controller of this.inFlight) controller.abort(CLOSED);
+    for (const controller of this.inFlight) controller.abort("closed");
     this.inFlight.clear();
     this.ownAgent.destroy();
   }
@@ -275,7 +274,7 @@ export class NexusClient {
   private traceIdFor(options: CallOptions): string {
     if (options.traceId === undefined || options.traceId === null || options.traceId === "") return newTraceId();
     if (!isValidTraceId(options.traceId)) {
-      throw new NexusInputError("msg.traceId must be printable text without spaces, at most 128 characters (a B3 trace id is 32 hex digits).");
+      throw new NexusInputError("bad-trace-id");
     }
     return options.traceId;
   }
@@ -283,7 +282,7 @@ export class NexusClient {
   private mediaPath(mediaId: unknown): string {
     let id = typeof mediaId === "number" && Number.isFinite(mediaId) ? String(mediaId) : mediaId;
     if (typeof id !== "string" || id.trim() === "") {
-      throw new NexusInputError("No media id: set msg.mediaId (or the node's media id) to the id that the upload returned.");
+      throw new NexusInputError("no-media-id");
     }
     id = id.trim();
     if ((id as string).startsWith(MEDIA_URL_PREFIX)) id = (id as string).slice(MEDIA_URL_PREFIX.length);
@@ -312,12 +311,12 @@ export class NexusClient {
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
   private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<AxiosResponse> {
     const ctx: RequestContext = { method: spec.method, path: this.channelPath + spec.subPath, traceId };
-    if (this.closed) throw new NexusAbortError(ctx, CLOSED);
+    if (this.closed) throw new NexusAbortError(ctx);
     const controller = new AbortController();
     const external = options.signal;
     const onExternalAbort = (): void => controller.abort(external?.reason ?? "the call was aborted");
     if (external) {
-      if (external.aborted) throw new NexusAbortError(ctx, String(external.reason ?? "the call was aborted"));
+      if (external.aborted) throw new NexusAbortError(ctx);
       external.addEventListener("abort", onExternalAbort, { once: true });
     }
     this.inFlight.add(controller);
@@ -332,7 +331,7 @@ export class NexusClient {
       }
     } catch (err) {
       if (err instanceof NexusError) throw err;
-      if (controller.signal.aborted) throw new NexusAbortError(ctx, String(controller.signal.reason));
+      if (controller.signal.aborted) throw new NexusAbortError(ctx);
       throw err;
     } finally {
       this.inFlight.delete(controller);
@@ -390,7 +389,7 @@ export class NexusClient {
       });
     } catch (err) {
       if (timedOut) throw new NexusTimeoutError(ctx, this.timeout);
-      if (signal.aborted) throw new NexusAbortError(ctx, String(signal.reason));
+      if (signal.aborted) throw new NexusAbortError(ctx);
       if (err instanceof NexusError) throw err;
       const e = err as { code?: string; cause?: { code?: string } };
       throw new NexusNetworkError(ctx, this.origin, e.cause?.code ?? e.code ?? "ERR_NETWORK");

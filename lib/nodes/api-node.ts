@@ -1,6 +1,6 @@
 import type { Node, NodeAPI, NodeMessageInFlow } from "node-red";
-import { NexusError, NexusInputError, type CallOptions, type NexusClient } from "../client";
-import type { Translate } from "./i18n";
+import { NexusError, describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
+import { clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
@@ -32,8 +32,8 @@ export class FlowError extends Error {
   traceId?: string;
   kind?: string;
 
-  constructor(cause: Error) {
-    super(cause.message);
+  constructor(cause: Error, t: ClientTranslate) {
+    super(describeError(cause, t));
     this.name = "GenesysNexusError";
     if (cause instanceof NexusError) {
       this.kind = cause.kind;
@@ -62,12 +62,13 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
 ): void {
   const channel = channelId ? (RED.nodes.getNode(channelId) as ChannelConfigNode | null) : null;
   const status = new NodeStatus(node, t, api.verb);
+  const errorText = clientErrorTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
 
   node.on("input", (message, send, done) => {
     const msg = message as FlowMessage;
     const fail = (err: Error, afterRequest: boolean): void => {
-      const flowError = new FlowError(err);
+      const flowError = new FlowError(err, errorText);
       if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
       if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
       if (afterRequest) status.fail(err);
@@ -75,7 +76,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       done(flowError);
     };
     if (!channel) {
-      fail(new NexusInputError(t("errors.no-channel")), false);
+      fail(new Error(t("errors.no-channel")), false);
       return;
     }
     let client: NexusClient;

@@ -1,4 +1,6 @@
 import type { NodeAPI } from "node-red";
+import clientMessages from "../client/messages.json";
+import type { Translate as ClientTranslate } from "../client/errors";
 
 export type Params = Record<string, string | number | undefined>;
 export type Translate = (key: string, params?: Params) => string;
@@ -36,4 +38,13 @@ export function translator(RED: NodeAPI, file: string, english: unknown): Transl
     if (typeof text === "string" && text !== full && text !== key) return text;
     return interpolate(lookup(english, key) ?? key, params);
   };
+}
+
+/**
+ * The client's error sentences in the runtime's language. They live in the channel node's catalog under
+ * `errors.<code>`; the client's own English (messages.json) answers where no catalog is loaded.
+ */
+export function clientErrorTranslator(RED: NodeAPI): ClientTranslate {
+  const t = translator(RED, "genesys-nexus-channel", { errors: clientMessages });
+  return (code, params) => t(`errors.${code}`, params);
 }
