@@ -14,7 +14,8 @@ const EXAMPLES: Array<[string, string]> = [
 
 /** The example flows, one tab each, with the shared channel pointed at the running simulator. */
 export function demoFlows(simBaseUrl: string): object[] {
-  const examples = path.resolve(__dirname, "..", "..", "examples");
+  // From scripts/ when run from source, from dist/scripts/ when compiled.
+  const examples = [path.resolve(__dirname, "..", "examples"), path.resolve(__dirname, "..", "..", "examples")].find((dir) => fs.existsSync(dir)) as string;
   const flows: object[] = [];
   let channel: Record<string, unknown> | undefined;
   for (const [file, label] of EXAMPLES) {

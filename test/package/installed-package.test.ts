@@ -1,14 +1,9 @@
 import assert from "assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "child_process";
-import fs from "fs";
-import net from "net";
-import os from "os";
-import path from "path";
 import { signBody } from "../../lib/client";
 import type { NexusSimulator } from "../../lib/simulator";
 import { API_KEY, SECRET, simulator, until } from "../support";
+import { startNodeRed, type RunningNodeRed } from "./node-red-process";
 
-const root = path.resolve(__dirname, "..", "..");
 const TYPES = [
   "genesys-nexus-channel",
   "genesys-nexus-upload",
@@ -19,67 +14,36 @@ const TYPES = [
   "genesys-nexus-webhook-response",
 ];
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * The tarball from `npm pack`, installed into a fresh Node-RED user directory, run in a real Node-RED
  * process: what a user gets. The webhook is proven here too, with the editor's admin app at the same root.
  */
 describe("the packed package in a real Node-RED process", function () {
   this.timeout(120_000);
-  let dir: string;
   let sim: NexusSimulator;
-  let nodeRed: ChildProcess;
+  let nodeRed: RunningNodeRed;
   let base: string;
-  let log = "";
+  const log = (): string => nodeRed.log();
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-installed-"));
-    const packed = execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", dir], { cwd: root, encoding: "utf8" }).trim().split("\n").pop() as string;
-    const userDir = path.join(dir, "user");
-    fs.mkdirSync(userDir);
-    fs.writeFileSync(path.join(userDir, "package.json"), JSON.stringify({ name: "node-red-project", private: true }));
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--omit=dev", path.join(dir, packed)], { cwd: userDir, stdio: "ignore" });
-
     sim = await simulator();
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    fs.writeFileSync(
-      path.join(userDir, "flows.json"),
-      JSON.stringify([
+    nodeRed = await startNodeRed(
+      [
         { id: "t1", type: "tab", label: "t" },
         { id: "chan", type: "genesys-nexus-channel", name: "c", baseUrl: sim.baseUrl, channelId: sim.options.channelId, ccid: sim.options.ccid, timeout: 5000, retries: 0 },
         { id: "inj", type: "inject", z: "t1", props: [{ p: "payload" }], payload: '{"messageId":"from-inject","type":"Text","text":"hi"}', payloadType: "json", x: 100, y: 100, wires: [["send"]] },
         { id: "send", type: "genesys-nexus-send", z: "t1", channel: "chan", x: 300, y: 100, wires: [[]] },
         { id: "hook", type: "genesys-nexus-webhook", z: "t1", channel: "chan", url: "/genesys/agent", replyTimeout: 3000, x: 100, y: 200, wires: [["reply"]] },
         { id: "reply", type: "genesys-nexus-webhook-response", z: "t1", x: 300, y: 200, wires: [] },
-      ]),
+      ],
+      { chan: { secret: SECRET, apiKey: API_KEY } },
     );
-    fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify({ chan: { secret: SECRET, apiKey: API_KEY } }));
-    fs.writeFileSync(
-      path.join(userDir, "settings.js"),
-      `module.exports = ${JSON.stringify({ uiHost: "127.0.0.1", uiPort: port, flowFile: "flows.json", credentialSecret: false, editorTheme: { tours: false, palette: { catalogues: [] } }, diagnostics: { enabled: false } })};`,
-    );
-    nodeRed = spawn(process.execPath, [require.resolve("node-red/red.js"), "--userDir", userDir, "--settings", path.join(userDir, "settings.js")], { stdio: ["ignore", "pipe", "pipe"] });
-    nodeRed.stdout?.on("data", (d: Buffer) => (log += d.toString()));
-    nodeRed.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-    await until(() => /Started flows/.test(log) || nodeRed.exitCode !== null, 60_000, "Node-RED to start");
-    assert.match(log, /Started flows/, log);
+    base = nodeRed.base;
   });
 
   after(async () => {
-    if (nodeRed && nodeRed.exitCode === null) {
-      nodeRed.kill("SIGINT");
-      await new Promise((resolve) => nodeRed.once("exit", resolve));
-    }
+    await nodeRed?.stop();
     await sim?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("loads every node with no error or warning in the log", async () => {
@@ -88,8 +52,8 @@ describe("the packed package in a real Node-RED process", function () {
     const ours = sets.filter((s) => s.module === "@flowbridge/node-red-genesys-messaging");
     assert.deepEqual(ours.flatMap((s) => s.types).sort(), [...TYPES].sort());
     for (const set of ours) assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
-    assert.doesNotMatch(log, /\[error\]/);
-    assert.doesNotMatch(log, /\[warn\].*(genesys|Waiting for missing types)/i);
+    assert.doesNotMatch(log(), /\[error\]/);
+    assert.doesNotMatch(log(), /\[warn\].*(genesys|Waiting for missing types)/i);
   });
 
   it("serves each node's own icon", async () => {
@@ -133,6 +97,6 @@ describe("the packed package in a real Node-RED process", function () {
     const flows = await (await fetch(`${base}/flows`)).text();
     assert.ok(flows.includes("genesys-nexus-channel"));
     assert.ok(!flows.includes(SECRET) && !flows.includes(API_KEY));
-    assert.ok(!log.includes(SECRET) && !log.includes(API_KEY));
+    assert.ok(!log().includes(SECRET) && !log().includes(API_KEY));
   });
 });

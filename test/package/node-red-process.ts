@@ -1,0 +1,88 @@
+import { execFileSync, spawn, type ChildProcess } from "child_process";
+import fs from "fs";
+import net from "net";
+import os from "os";
+import path from "path";
+import { until } from "../support";
+
+const root = path.resolve(__dirname, "..", "..");
+let installed: string | undefined;
+
+/**
+ * A Node-RED user directory with the package installed from the tarball `npm pack` makes, as a user would
+ * install it. Made once per test run and copied for each Node-RED started.
+ */
+function installedUserDir(): string {
+  if (installed) return installed;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-packed-"));
+  const packed = execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", dir], { cwd: root, encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .pop() as string;
+  const userDir = path.join(dir, "user");
+  fs.mkdirSync(userDir);
+  fs.writeFileSync(path.join(userDir, "package.json"), JSON.stringify({ name: "node-red-project", private: true }));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--omit=dev", path.join(dir, packed)], { cwd: userDir, stdio: "ignore" });
+  installed = userDir;
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  return userDir;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface RunningNodeRed {
+  base: string;
+  userDir: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts a real Node-RED process (the `node-red` this project tests against) with the installed package. */
+export async function startNodeRed(flows: object[], credentials: Record<string, unknown>, settings: Record<string, unknown> = {}): Promise<RunningNodeRed> {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-user-"));
+  fs.cpSync(installedUserDir(), userDir, { recursive: true, verbatimSymlinks: true });
+  const port = await freePort();
+  fs.writeFileSync(path.join(userDir, "flows.json"), JSON.stringify(flows));
+  fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify(credentials));
+  const settingsFile = path.join(userDir, "settings.js");
+  fs.writeFileSync(
+    settingsFile,
+    `module.exports = ${JSON.stringify({
+      uiHost: "127.0.0.1",
+      uiPort: port,
+      flowFile: "flows.json",
+      credentialSecret: false,
+      editorTheme: { tours: false, palette: { catalogues: [] }, projects: { enabled: false } },
+      diagnostics: { enabled: false },
+      telemetry: { enabled: false },
+      externalModules: { palette: { allowInstall: false } },
+      ...settings,
+    })};`,
+  );
+  let log = "";
+  const child: ChildProcess = spawn(process.execPath, [require.resolve("node-red/red.js"), "--userDir", userDir, "--settings", settingsFile], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  await until(() => /Started flows/.test(log) || child.exitCode !== null, 60_000, "Node-RED to start");
+  if (!/Started flows/.test(log)) throw new Error(`Node-RED did not start:\n${log}`);
+  return {
+    base: `http://127.0.0.1:${port}`,
+    userDir,
+    log: () => log,
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGINT");
+        await new Promise((resolve) => child.once("exit", resolve));
+      }
+      fs.rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
