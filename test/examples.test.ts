@@ -2,13 +2,11 @@ import assert from "assert/strict";
 import fs from "fs";
 import path from "path";
 import type { NexusSimulator } from "../lib/simulator";
-import { helper, simulator, until } from "./support";
+import { coreNode, helper, simulator, until } from "./support";
 import { FLOW_NODES, type Msg } from "./nodes/flow";
 import webhookNode = require("../nodes/genesys-nexus-webhook");
 import responseNode = require("../nodes/genesys-nexus-webhook-response");
-/* eslint-disable @typescript-eslint/no-require-imports */
-const core = ["common/20-inject.js", "common/90-comment.js", "function/15-change.js", "network/21-httpin.js"].map((f) => require(`@node-red/nodes/core/${f}`));
-/* eslint-enable @typescript-eslint/no-require-imports */
+const core = ["common/20-inject.js", "common/90-comment.js", "function/15-change.js", "network/21-httpin.js"].map(coreNode);
 
 const examples = path.resolve(__dirname, "..", "examples");
 type FlowNode = Record<string, unknown> & { id: string; type: string };

@@ -1,7 +1,22 @@
 import helper from "node-red-node-test-helper";
+import path from "path";
 import { startSimulator, type NexusSimulator, type SimulatorOptions } from "../lib/simulator";
 
-helper.init(require.resolve("node-red"));
+/**
+ * The Node-RED the tests run against: the project's own (4.1 on Node 20) by default, or the one installed
+ * below NODE_RED_PATH (an `npm install --prefix` folder), to test other versions.
+ */
+export const NODE_RED_DIR = process.env.NODE_RED_PATH
+  ? path.resolve(process.env.NODE_RED_PATH, "node_modules", "node-red")
+  : path.dirname(require.resolve("node-red/package.json"));
+
+/** A core node module from that Node-RED, e.g. `function/15-change.js`. */
+export function coreNode(file: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [NODE_RED_DIR] }));
+}
+
+helper.init(path.join(NODE_RED_DIR, "lib", "red.js"));
 
 export { helper };
 

@@ -5,10 +5,9 @@ import type { AddressInfo } from "net";
 import { signBody } from "../../lib/client";
 import webhookNode = require("../../nodes/genesys-nexus-webhook");
 import responseNode = require("../../nodes/genesys-nexus-webhook-response");
-import { helper, channelNode, channelCredentials, SECRET, API_KEY, delay, until } from "../support";
+import { helper, channelNode, channelCredentials, coreNode, SECRET, API_KEY, delay, until } from "../support";
 import { FLOW_NODES, type Msg } from "./flow";
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const changeNode = require("@node-red/nodes/core/function/15-change.js");
+const changeNode = coreNode("function/15-change.js");
 
 interface Answer {
   status: number;

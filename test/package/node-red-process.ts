@@ -3,7 +3,7 @@ import fs from "fs";
 import net from "net";
 import os from "os";
 import path from "path";
-import { until } from "../support";
+import { NODE_RED_DIR, until } from "../support";
 
 const root = path.resolve(__dirname, "..", "..");
 let installed: string | undefined;
@@ -66,7 +66,7 @@ export async function startNodeRed(flows: object[], credentials: Record<string, 
     })};`,
   );
   let log = "";
-  const child: ChildProcess = spawn(process.execPath, [require.resolve("node-red/red.js"), "--userDir", userDir, "--settings", settingsFile], {
+  const child: ChildProcess = spawn(process.execPath, [path.join(NODE_RED_DIR, "red.js"), "--userDir", userDir, "--settings", settingsFile], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
