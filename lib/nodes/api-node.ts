@@ -65,9 +65,15 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   const errorText = clientErrorTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
 
+  // Calls in flight, so that stopping the node ends each of them at once, while Catch nodes still listen.
+  const inFlight = new Set<() => void>();
+
   node.on("input", (message, send, done) => {
     const msg = message as FlowMessage;
+    let settled = false;
     const fail = (err: Error, afterRequest: boolean): void => {
+      if (settled) return;
+      settled = true;
       const flowError = new FlowError(err, errorText);
       if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
       if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
@@ -87,30 +93,43 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       return;
     }
     status.start();
+    const controller = new AbortController();
+    const abandon = (): void => {
+      controller.abort();
+      fail(new Error(t("errors.stopped")), true);
+    };
+    inFlight.add(abandon);
     let result: Promise<R>;
     try {
-      result = api.call(client, msg, { traceId: msg.traceId as string | undefined, onRetry: (info) => status.retry(info) });
+      result = api.call(client, msg, {
+        traceId: msg.traceId as string | undefined,
+        signal: controller.signal,
+        onRetry: (info) => status.retry(info),
+      });
     } catch (err) {
       result = Promise.reject(err);
     }
-    result.then(
-      (res) => {
-        try {
+    result
+      .then(
+        (res) => {
+          if (settled) return;
           api.write(msg, res);
           msg.statusCode = res.statusCode;
           msg.traceId = res.traceId;
+          settled = true;
           status.succeed(res.statusCode);
           send(msg);
           done();
-        } catch (err) {
-          fail(err as Error, true);
-        }
-      },
-      (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true),
-    );
+        },
+        (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true),
+      )
+      .catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true))
+      .finally(() => inFlight.delete(abandon));
   });
 
   node.on("close", (_removed: boolean, done: () => void) => {
+    for (const abandon of [...inFlight]) abandon();
+    inFlight.clear();
     status.clear();
     done();
   });

@@ -95,6 +95,8 @@ export class NexusSimulator {
   private readonly sockets = new Set<Socket>();
   private readonly log: (line: string) => void;
   private seenMessageIds = new Map<string, string>();
+  /** Messages sent again with a messageId already accepted: each would be processed twice without the check. */
+  duplicateCount = 0;
 
   constructor(options: SimulatorOptions = {}) {
     this.options = {
@@ -147,6 +149,11 @@ export class NexusSimulator {
     return `http://${host}:${this.options.port}`;
   }
 
+  /** Open client connections. */
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
   /** Requests received for the API (all of them, not only the recorded ones). */
   get requestCount(): number {
     let n = 0;
@@ -166,6 +173,7 @@ export class NexusSimulator {
     this.requests.length = 0;
     this.counts.clear();
     this.seenMessageIds.clear();
+    this.duplicateCount = 0;
     this.faults.clear();
     this.agent.reset();
   }
@@ -264,7 +272,10 @@ export class NexusSimulator {
       const given = typeof message.messageId === "string" && message.messageId !== "" ? message.messageId : undefined;
       // A message sent again with the same messageId is accepted once: a retry must not make a second one.
       const known = given ? this.seenMessageIds.get(given) : undefined;
-      if (known) return { id: known };
+      if (known) {
+        this.duplicateCount++;
+        return { id: known };
+      }
       const id = given ?? randomUUID();
       if (given) {
         this.seenMessageIds.set(given, id);

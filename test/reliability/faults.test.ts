@@ -1,0 +1,107 @@
+import assert from "assert/strict";
+import type { NexusSimulator } from "../../lib/simulator";
+import { helper, simulator, until } from "../support";
+import { expectError, expectOutput, flowFor, load, type Msg } from "../nodes/flow";
+
+/** Sends messages and records how each ended, by its `seq`: on the output or in Catch. */
+function collect(loaded: Awaited<ReturnType<typeof load>>): { ends: Map<number, string[]>; errors: string[] } {
+  const ends = new Map<number, string[]>();
+  const errors: string[] = [];
+  const record = (kind: string) => (m: Msg) => {
+    ends.set(m.seq, [...(ends.get(m.seq) ?? []), kind]);
+    if (kind === "error") errors.push(m.error.message);
+  };
+  loaded.out.on("input", record("output"));
+  loaded.caught.on("input", record("error"));
+  return { ends, errors };
+}
+
+describe("reliability under faults", function () {
+  this.timeout(120_000);
+  let sim: NexusSimulator;
+  const crashes: unknown[] = [];
+  const onCrash = (err: unknown): void => {
+    crashes.push(err);
+  };
+
+  before(async () => {
+    sim = await simulator();
+    process.on("unhandledRejection", onCrash);
+    process.on("uncaughtException", onCrash);
+  });
+  after(async () => {
+    process.off("unhandledRejection", onCrash);
+    process.off("uncaughtException", onCrash);
+    await sim.close();
+  });
+  beforeEach(() => sim.reset());
+  afterEach(async () => {
+    await helper.unload();
+    assert.deepEqual(crashes, [], "no unhandled rejection or exception");
+  });
+
+  it("ends each of 2,000 messages exactly once while 10% get 503 and 3% a reset, delivering at least 99.5%", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { retries: 3, timeout: 30000 }));
+    sim.faults.rates = { status503: 0.1, reset: 0.03 };
+    const { ends, errors } = collect(loaded);
+    const total = 2000;
+    for (let i = 0; i < total; i++) loaded.n1.receive({ payload: { messageId: `f-${i}`, type: "Text", text: `n${i}` }, seq: i });
+    await until(() => ends.size === total, 100_000, "every message to end");
+    await new Promise((r) => setTimeout(r, 200));
+    sim.faults.rates = {};
+    for (const [seq, kinds] of ends) assert.equal(kinds.length, 1, `message ${seq} ended ${kinds.join(", ")}`);
+    const delivered = [...ends.values()].filter((k) => k[0] === "output").length;
+    assert.ok(delivered >= total * 0.995, `delivered ${delivered} of ${total}: ${errors.slice(0, 3).join(" | ")}`);
+    assert.equal(sim.messages.length, delivered);
+    assert.equal(sim.duplicateCount, 0, "no message processed twice by the server");
+    assert.ok((sim.counts.get(503) ?? 0) > 100, "the faults really happened");
+    assert.ok(loaded.statuses.some((s) => s.fill === "yellow"), "retries showed in the status");
+  });
+
+  it("waits out a 429 with Retry-After", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { retries: 3 }));
+    sim.injectFaults({ kind: "status", status: 429, retryAfter: 1 });
+    const started = Date.now();
+    const res = await expectOutput(loaded, { payload: { messageId: "rl-1" } });
+    assert.equal(res.statusCode, 200);
+    assert.ok(Date.now() - started >= 950);
+  });
+
+  it("never retries 400, 401, 403 or 404", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { retries: 3 }));
+    for (const status of [400, 401, 403, 404]) {
+      sim.reset();
+      sim.injectFaults({ kind: "status", status });
+      const err = await expectError(loaded, { payload: {} });
+      assert.equal(err.statusCode, status);
+      assert.equal(sim.requestCount, 1);
+    }
+  });
+
+  it("queues beyond the channel's requests in flight and fails what the full queue cannot take, through Catch", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { maxInFlight: 2, maxQueued: 3 }));
+    sim.injectFaults(...Array.from({ length: 5 }, () => ({ kind: "delay" as const, ms: 300 })));
+    const { ends, errors } = collect(loaded);
+    for (let i = 0; i < 10; i++) loaded.n1.receive({ payload: { messageId: `q-${i}` }, seq: i });
+    await until(() => ends.size === 10, 10_000, "all ten to end");
+    const outcomes = [...ends.values()].map((k) => k.join());
+    assert.equal(outcomes.filter((k) => k === "output").length, 5);
+    assert.equal(outcomes.filter((k) => k === "error").length, 5);
+    for (const e of errors) assert.match(e, /queue is full \(3 waiting\)/);
+  });
+
+  it("on redeploy ends each request in flight in Catch, and leaves no socket or timer behind", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }));
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    sim.injectFaults({ kind: "hang" }, { kind: "hang" }, { kind: "hang" });
+    // The Catch node itself: on a full redeploy the nodes after it stop before its output is delivered.
+    const { ends, errors } = collect({ ...loaded, caught: helper.getNode("catcher") });
+    for (let i = 0; i < 3; i++) loaded.n1.receive({ payload: { messageId: `h-${i}` }, seq: i });
+    await until(() => sim.requestCount === 3 || sim.connectionCount === 3, 3000, "three hanging requests");
+    await helper.unload();
+    assert.equal(ends.size, 3);
+    for (const e of errors) assert.match(e, /aborted: the node was stopped/);
+    await until(() => sim.connectionCount === 0, 3000, "the sockets to close");
+    await until(() => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length <= timersBefore, 3000, `no timer left (${timersBefore} before: ${process.getActiveResourcesInfo().join()})`);
+  });
+});
