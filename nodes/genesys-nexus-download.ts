@@ -1,18 +1,38 @@
 import type { NodeAPI, Node } from "node-red";
-import { handleApiCall } from "../lib/nodes/api-node";
+import { evaluateProperty, handleApiCall } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { mediaIdReader, type MediaIdDef } from "../lib/nodes/media-id";
 import english from "./locales/en-US/genesys-nexus-download.json";
 
-/** `genesys-nexus-download`: GET /channels/{channelId}/media/{mediaId}, the file as a Buffer. */
+interface DownloadDef extends MediaIdDef {
+  /** Optional file path to write large media to instead of a Buffer (typed input). */
+  saveTo?: string;
+  saveToType?: string;
+}
+
+/** `genesys-nexus-download`: GET /channels/{channelId}/media/{mediaId}, the file as a Buffer or written to disk. */
 export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-download", english);
-  function GenesysNexusDownload(this: Node, config: MediaIdDef): void {
+  function GenesysNexusDownload(this: Node, config: DownloadDef): void {
     RED.nodes.createNode(this, config);
-    const mediaIdOf = mediaIdReader(RED, this, config);
-    handleApiCall(RED, this, config.channel, t, {
+    const node = this;
+    const mediaIdOf = mediaIdReader(RED, node, config);
+    const saveTo = config.saveTo ?? "";
+    const saveToType = config.saveToType || "str";
+    const targetOf = async (msg: Parameters<typeof mediaIdOf>[0]): Promise<string | undefined> => {
+      if (saveToType === "str" && saveTo.trim() === "") return undefined;
+      const target = await evaluateProperty(RED, node, saveTo, saveToType, msg);
+      return typeof target === "string" && target.trim() !== "" ? target : undefined;
+    };
+    handleApiCall(RED, node, config.channel, t, {
       verb: "downloading",
-      call: async (client, msg, options) => client.downloadMedia(await mediaIdOf(msg), options),
+      call: async (client, msg, options) => {
+        const mediaId = await mediaIdOf(msg);
+        const target = await targetOf(msg);
+        if (!target) return client.downloadMedia(mediaId, options);
+        const saved = await client.downloadMediaToFile(mediaId, target, options);
+        return { ...saved, data: saved.file };
+      },
       write: (msg, result) => {
         msg.payload = result.data;
         msg.mimetype = result.contentType;

@@ -1,6 +1,7 @@
 import FormData from "form-data";
 import { createReadStream, promises as fsp } from "fs";
-import { basename } from "path";
+import { tmpdir } from "os";
+import { basename, dirname, join } from "path";
 import { PassThrough, Readable } from "stream";
 import { NexusInputError } from "./errors";
 import { mediaTypeFor } from "./media-types";
@@ -29,6 +30,8 @@ export interface PreparedUpload {
   headers: Record<string, string>;
   /** A fresh body for each attempt: a Buffer, or a new stream over the file. */
   body(): Buffer | Readable;
+  /** Removes what the upload kept on disk (a spooled stream); called once the request has ended. */
+  dispose(): Promise<void>;
 }
 
 // Quotes and line breaks would break the Content-Disposition header; the rest of the name stays as given.
@@ -55,20 +58,51 @@ export function isStream(value: unknown): value is NodeJS.ReadableStream {
   );
 }
 
-/** Reads a stream into memory, failing with a clear error once it grows past `maxBytes`. */
-async function collect(stream: Readable, maxBytes: number): Promise<Buffer> {
+/** Streams up to this size are kept in memory; larger ones are spooled to a temporary file. */
+export const SPOOL_THRESHOLD = 1024 * 1024;
+
+/**
+ * Reads a stream: into memory while it is small, then into a temporary file, so that a large stream does
+ * not weigh on memory. Fails with a clear error once it grows past `maxBytes`.
+ */
+async function collect(stream: Readable, maxBytes: number): Promise<Buffer | { spooled: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream) {
-    const buf = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
-    size += buf.length;
-    if (size > maxBytes) {
-      stream.destroy();
-      throw new NexusInputError("stream-too-large", { max: maxBytes });
+  let file: { path: string; handle: fsp.FileHandle } | undefined;
+  try {
+    for await (const chunk of stream) {
+      const buf = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
+      size += buf.length;
+      if (size > maxBytes) {
+        stream.destroy();
+        throw new NexusInputError("stream-too-large", { max: maxBytes });
+      }
+      if (file) {
+        await file.handle.write(buf);
+        continue;
+      }
+      chunks.push(buf);
+      if (size > SPOOL_THRESHOLD) {
+        const dir = await fsp.mkdtemp(join(tmpdir(), "nexus-upload-"));
+        file = { path: join(dir, "spool"), handle: await fsp.open(join(dir, "spool"), "w") };
+        await file.handle.write(Buffer.concat(chunks, size));
+        chunks.length = 0;
+      }
     }
-    chunks.push(buf);
+  } catch (err) {
+    if (file) {
+      await file.handle.close();
+      await removeSpool(file.path);
+    }
+    throw err;
   }
-  return Buffer.concat(chunks, size);
+  if (!file) return Buffer.concat(chunks, size);
+  await file.handle.close();
+  return { spooled: file.path };
+}
+
+async function removeSpool(path: string): Promise<void> {
+  await fsp.rm(dirname(path), { recursive: true, force: true });
 }
 
 /**
@@ -88,10 +122,14 @@ export async function prepareUpload(
   const boundary = "----NexusBoundary" + Math.random().toString(16).slice(2) + Date.now().toString(16);
 
   let data: Buffer | undefined;
+  let spooled: string | undefined;
   if (Buffer.isBuffer(content)) data = content;
   else if (typeof content === "string") data = Buffer.from(content, "utf8");
-  else if (isStream(content)) data = await collect(content instanceof Readable ? content : new Readable().wrap(content), maxStreamBytes);
-  else if (content !== undefined && content !== null) {
+  else if (isStream(content)) {
+    const read = await collect(content instanceof Readable ? content : new Readable().wrap(content), maxStreamBytes);
+    if (Buffer.isBuffer(read)) data = read;
+    else spooled = read.spooled;
+  } else if (content !== undefined && content !== null) {
     throw new NexusInputError("upload-payload-type", { type: describeType(content) });
   }
 
@@ -105,8 +143,30 @@ export async function prepareUpload(
       signature: formatSignature(createSignatureHmac(secret).update(body).digest(), encoding),
       headers: headersOf(form, body.length),
       body: () => body,
+      dispose: () => Promise.resolve(),
     };
   }
+  if (spooled) {
+    const spool = spooled;
+    try {
+      const upload = await prepareFileUpload(spool, filename, contentType, boundary, secret, encoding);
+      return { ...upload, dispose: () => removeSpool(spool) };
+    } catch (err) {
+      await removeSpool(spool);
+      throw err;
+    }
+  }
+  return prepareFileUpload(path, filename, contentType, boundary, secret, encoding);
+}
+
+async function prepareFileUpload(
+  path: string | undefined,
+  filename: string,
+  contentType: string,
+  boundary: string,
+  secret: string,
+  encoding: SignatureEncoding,
+): Promise<PreparedUpload> {
 
   if (typeof path !== "string" || path === "") {
     throw new NexusInputError("nothing-to-upload");
@@ -146,5 +206,6 @@ export async function prepareUpload(
       form.on("error", (err) => out.destroy(err));
       return form.pipe(out);
     },
+    dispose: () => Promise.resolve(),
   };
 }

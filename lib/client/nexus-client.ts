@@ -1,7 +1,10 @@
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import http from "http";
 import https from "https";
+import { createWriteStream, promises as fsp } from "fs";
+import type { IncomingMessage } from "http";
 import type { Readable } from "stream";
+import { pipeline } from "stream/promises";
 import { parseEnvelope, errorStatus, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
 import {
   NexusAbortError,
@@ -45,7 +48,7 @@ export interface ChannelOptions {
   maxInFlight?: number;
   /** Requests that may wait for a free slot (default 10000); past that a request fails at once. */
   maxQueued?: number;
-  /** Largest stream upload buffered in memory, in bytes (default 64 MiB); files on disk are streamed. */
+  /** Largest stream upload, in bytes (default 4 GiB); past 1 MiB a stream is spooled to a temporary file. */
   maxStreamBytes?: number;
   /** Extra TLS and agent settings (custom CA, client certificate, verification). */
   agentOptions?: https.AgentOptions;
@@ -95,8 +98,18 @@ export interface DownloadResult extends CallResult {
   filename?: string;
 }
 
+export interface DownloadToFileResult extends CallResult {
+  /** Where the file was written. */
+  file: string;
+  bytes: number;
+  contentType: string;
+  filename?: string;
+}
+
 interface RequestSpec {
   method: "GET" | "POST" | "DELETE";
+  /** Keep a 2xx answer's body as a stream (for downloads to a file); error bodies are always read. */
+  stream?: boolean;
   /** Below the channel, e.g. `/messages`. */
   subPath: string;
   headers?: Record<string, string>;
@@ -104,7 +117,7 @@ interface RequestSpec {
   signature: string;
 }
 
-const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 64 * 1024 * 1024 };
+const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024 };
 const EMPTY = Buffer.alloc(0);
 
 function checkText(value: unknown, missing: string): string {
@@ -221,11 +234,16 @@ export class NexusClient {
   async uploadMedia(source: UploadSource, options: CallOptions = {}): Promise<UploadResult> {
     const traceId = this.traceIdFor(options);
     const upload = await prepareUpload(source, this.secret, this.encoding, this.maxStreamBytes);
-    const res = await this.request(
-      { method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature },
-      traceId,
-      options,
-    );
+    let res: AxiosResponse;
+    try {
+      res = await this.request(
+        { method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature },
+        traceId,
+        options,
+      );
+    } finally {
+      await upload.dispose();
+    }
     const payload = this.envelopeOf(res, "POST", "/media", traceId);
     const data = (payload as Envelope<Partial<MediaData>> | undefined)?.data;
     const mediaId = typeof data?.mediaId === "string" ? data.mediaId : "";
@@ -250,6 +268,42 @@ export class NexusClient {
       traceId,
       data,
       contentType,
+      filename: filenameFromDisposition(headerText(res.headers["content-disposition"])),
+    };
+  }
+
+  /**
+   * `GET /channels/{channelId}/media/{mediaId}` written to a file instead of memory, for large media. The
+   * bytes go to a temporary name beside the target and are renamed into place once complete; the channel's
+   * timeout applies to the answer's start and then to each pause in the transfer.
+   */
+  async downloadMediaToFile(mediaId: unknown, file: string, options: CallOptions = {}): Promise<DownloadToFileResult> {
+    const traceId = this.traceIdFor(options);
+    const subPath = this.mediaPath(mediaId);
+    if (typeof file !== "string" || file.trim() === "") throw new NexusInputError("download-unwritable", { path: String(file), reason: "no path" });
+    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, stream: true }, traceId, options);
+    const body = res.data as IncomingMessage;
+    const part = `${file}.part-${newTraceId().slice(0, 8)}`;
+    let bytes = 0;
+    body.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    body.setTimeout(this.timeout, () => body.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
+    try {
+      await pipeline(body, createWriteStream(part));
+      await fsp.rename(part, file);
+    } catch (err) {
+      await fsp.rm(part, { force: true });
+      const code = (err as NodeJS.ErrnoException).code ?? "ERR_NETWORK";
+      if (/^E(NOENT|ACCES|PERM|ISDIR|ROFS|NOSPC|EXIST|NOTDIR)$/.test(code)) {
+        throw new NexusInputError("download-unwritable", { path: file, reason: code });
+      }
+      throw new NexusNetworkError({ method: "GET", path: this.channelPath + subPath, traceId }, this.origin, code);
+    }
+    return {
+      statusCode: res.status,
+      traceId,
+      file,
+      bytes,
+      contentType: headerText(res.headers["content-type"]) ?? "application/octet-stream",
       filename: filenameFromDisposition(headerText(res.headers["content-disposition"])),
     };
   }
@@ -375,7 +429,7 @@ export class NexusClient {
       controller.abort("timeout");
     }, this.timeout);
     try {
-      return await this.http.request({
+      const res = await this.http.request({
         method: spec.method,
         url: this.channelUrl + spec.subPath,
         headers: {
@@ -386,7 +440,10 @@ export class NexusClient {
         },
         data: spec.body?.(),
         signal: controller.signal,
+        responseType: spec.stream ? "stream" : "arraybuffer",
       });
+      if (spec.stream && (res.status < 200 || res.status >= 300)) res.data = await readSome(res.data as Readable, 64 * 1024);
+      return res;
     } catch (err) {
       if (timedOut) throw new NexusTimeoutError(ctx, this.timeout);
       if (signal.aborted) throw new NexusAbortError(ctx);
@@ -398,6 +455,17 @@ export class NexusClient {
       signal.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/** Reads at most `max` bytes of an error answer's body, and drops the rest. */
+async function readSome(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    if (size < max) chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return Buffer.concat(chunks).subarray(0, max);
 }
 
 function headerText(value: unknown): string | undefined {

@@ -1,5 +1,5 @@
 import assert from "assert/strict";
-import { promises as fsp } from "fs";
+import fs, { promises as fsp } from "fs";
 import os from "os";
 import path from "path";
 import { Readable } from "stream";
@@ -78,6 +78,15 @@ describe("media nodes in the Node-RED runtime", () => {
       assert.equal(stored?.mimetype, "application/pdf");
     });
 
+    it("spools a large stream to a temporary file, uploads it whole, and removes the spool", async () => {
+      const spoolsBefore = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("nexus-upload-")).length;
+      const loaded = await load(flowFor(sim, upload));
+      const chunk = Buffer.alloc(256 * 1024, 0x61);
+      const res = await expectOutput(loaded, { payload: Readable.from(Array.from({ length: 12 }, () => chunk)), filename: "big.bin" });
+      assert.equal(sim.media.get(res.mediaId)?.length, 12 * chunk.length);
+      assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("nexus-upload-")).length, spoolsBefore);
+    });
+
     for (const [what, msg, pattern] of [
       ["a number payload", { payload: 42 }, /msg\.payload/],
       ["an object payload", { payload: { a: 1 } }, /msg\.payload/],
@@ -118,6 +127,19 @@ describe("media nodes in the Node-RED runtime", () => {
       assert.equal(res.mimetype, "application/pdf");
       assert.equal(res.filename, "Rechnung März.pdf");
       assert.equal(res.statusCode, 200);
+    });
+
+    it("writes to a file instead of a Buffer when the node names a path", async () => {
+      const stored = await seed(sim, "large.bin");
+      const target = path.join(dir, "saved.bin");
+      const loaded = await load(flowFor(sim, { type: "genesys-nexus-download", saveTo: "target", saveToType: "msg" }));
+      const res = await expectOutput(loaded, { mediaId: stored, target });
+      assert.equal(res.payload, target);
+      assert.equal(fs.readFileSync(target, "utf8"), "large.bin content");
+      assert.equal(res.filename, "large.bin");
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes(".part-")), []);
+      const unwritable = await expectError(loaded, { mediaId: stored, target: path.join(dir, "no", "such", "dir", "x.bin") });
+      assert.match(unwritable.error.message, /Cannot write the download/);
     });
 
     it("lets a media id set in the node win over the message, and a blank one fall back", async () => {
