@@ -11,6 +11,20 @@ interface ChannelDef extends NodeDef {
   signatureEncoding?: SignatureEncoding;
   maxInFlight?: number | string;
   maxQueued?: number | string;
+  /** Id of a core `tls-config` node. */
+  tls?: string;
+  /** Id of a core `http proxy` node. */
+  proxy?: string;
+}
+
+interface TlsConfigNode {
+  addTLSOptions(options: Record<string, unknown>): Record<string, unknown>;
+}
+
+interface HttpProxyNode {
+  url?: string;
+  noproxy?: string[];
+  credentials?: { username?: string; password?: string };
 }
 
 interface ChannelCredentials {
@@ -25,6 +39,16 @@ export = function (RED: NodeAPI): void {
     const credentials = this.credentials ?? {};
     let client: NexusClient | undefined;
     let configError: Error | undefined;
+
+    const tlsOptions = (): Record<string, unknown> | undefined => {
+      const tlsNode = config.tls ? (RED.nodes.getNode(config.tls) as unknown as TlsConfigNode | null) : null;
+      return tlsNode?.addTLSOptions({});
+    };
+    const proxyOptions = (): { url: string; noProxy?: string[]; username?: string; password?: string } | undefined => {
+      const proxyNode = config.proxy ? (RED.nodes.getNode(config.proxy) as unknown as HttpProxyNode | null) : null;
+      if (!proxyNode?.url) return undefined;
+      return { url: proxyNode.url, noProxy: proxyNode.noproxy, username: proxyNode.credentials?.username, password: proxyNode.credentials?.password };
+    };
 
     // Built on first use, so that a misconfigured channel fails the messages that use it, not the deploy.
     this.client = (): NexusClient => {
@@ -43,6 +67,8 @@ export = function (RED: NodeAPI): void {
           maxInFlight: config.maxInFlight === "" ? undefined : Number(config.maxInFlight),
           maxQueued: config.maxQueued === "" ? undefined : Number(config.maxQueued),
           userAgent: "node-red-genesys-messaging",
+          tls: tlsOptions(),
+          proxy: proxyOptions(),
         });
       } catch (err) {
         configError = err as Error;

@@ -18,6 +18,7 @@ import {
 } from "./errors";
 import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
+import { proxyAgent, proxyUrlFor, type ProxyOptions } from "./proxy";
 import { RequestLimiter } from "./request-limiter";
 import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
 import { signBody, type SignatureEncoding } from "./signature";
@@ -50,11 +51,10 @@ export interface ChannelOptions {
   maxQueued?: number;
   /** Largest stream upload, in bytes (default 4 GiB); past 1 MiB a stream is spooled to a temporary file. */
   maxStreamBytes?: number;
-  /** Extra TLS and agent settings (custom CA, client certificate, verification). */
-  agentOptions?: https.AgentOptions;
-  /** Agents to use instead of the channel's own keep-alive ones (a proxy agent, for example). */
-  httpAgent?: http.Agent;
-  httpsAgent?: https.Agent;
+  /** TLS settings for https base URLs: custom CA, client certificate and key, verification on or off. */
+  tls?: https.AgentOptions;
+  /** A forward proxy; without one HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply; `false` ignores them. */
+  proxy?: ProxyOptions | false;
   userAgent?: string;
 }
 
@@ -187,14 +187,16 @@ export class NexusClient {
 
     const maxInFlight = positiveInt(options.maxInFlight, DEFAULTS.maxInFlight, 1);
     this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, DEFAULTS.maxQueued));
-    const agentOptions = { keepAlive: true, maxSockets: maxInFlight, scheduling: "lifo" as const };
-    this.ownAgent =
-      url.protocol === "https:"
-        ? new https.Agent({ ...options.agentOptions, ...agentOptions })
+    const agentOptions: https.AgentOptions = { ...(url.protocol === "https:" ? options.tls : {}), keepAlive: true, maxSockets: maxInFlight, scheduling: "lifo" };
+    const proxy = proxyUrlFor(url, options.proxy);
+    this.ownAgent = proxy
+      ? proxyAgent(url, proxy, agentOptions)
+      : url.protocol === "https:"
+        ? new https.Agent(agentOptions)
         : new http.Agent(agentOptions);
     this.http = axios.create({
-      httpAgent: options.httpAgent ?? (url.protocol === "http:" ? this.ownAgent : undefined),
-      httpsAgent: options.httpsAgent ?? (url.protocol === "https:" ? this.ownAgent : undefined),
+      httpAgent: url.protocol === "http:" ? this.ownAgent : undefined,
+      httpsAgent: url.protocol === "https:" ? this.ownAgent : undefined,
       proxy: false,
       maxRedirects: 0,
       maxBodyLength: Infinity,
@@ -448,8 +450,10 @@ export class NexusClient {
       if (timedOut) throw new NexusTimeoutError(ctx, this.timeout);
       if (signal.aborted) throw new NexusAbortError(ctx);
       if (err instanceof NexusError) throw err;
-      const e = err as { code?: string; cause?: { code?: string } };
-      throw new NexusNetworkError(ctx, this.origin, e.cause?.code ?? e.code ?? "ERR_NETWORK");
+      const e = err as { code?: string; message?: string; cause?: { code?: string } };
+      // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
+      const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
+      throw new NexusNetworkError(ctx, this.origin, code);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);

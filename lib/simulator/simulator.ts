@@ -1,5 +1,6 @@
 import { randomUUID } from "crypto";
 import http, { type IncomingMessage, type ServerResponse } from "http";
+import https from "https";
 import type { AddressInfo, Socket } from "net";
 import { verifySignature } from "../client/signature";
 import { MEDIA_URL_PREFIX, type MediaData } from "../client/envelope";
@@ -32,6 +33,8 @@ export interface SimulatorOptions {
   agent?: AgentOptions;
   /** Where to write one line per notable event (default: nowhere). */
   log?: (line: string) => void;
+  /** Serve HTTPS with this key and certificate (and ask for client certificates signed by `ca`). */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
 }
 
 export interface StoredMedia extends MediaData {
@@ -80,7 +83,7 @@ class HttpFailure extends Error {
  * in memory, can inject faults, and plays the agent side by calling a webhook the way Genesys does.
  */
 export class NexusSimulator {
-  readonly options: Required<Omit<SimulatorOptions, "apiKey" | "faultRates" | "agent" | "log" | "port">> & {
+  readonly options: Required<Omit<SimulatorOptions, "apiKey" | "faultRates" | "agent" | "log" | "port" | "tls">> & {
     apiKey?: string;
     port: number;
   };
@@ -92,6 +95,7 @@ export class NexusSimulator {
   readonly faults: FaultInjector;
   readonly agent: AgentSide;
   private readonly server: http.Server;
+  private readonly secure: boolean;
   private readonly sockets = new Set<Socket>();
   private readonly log: (line: string) => void;
   private seenMessageIds = new Map<string, string>();
@@ -114,13 +118,17 @@ export class NexusSimulator {
     this.log = options.log ?? (() => undefined);
     this.faults = new FaultInjector(options.faultRates);
     this.agent = new AgentSide(this.options.secret, options.agent ?? {}, this.log);
-    this.server = http.createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
         this.log(`simulator: ${(err as Error).message}`);
         if (!res.headersSent) this.answer(req, res, Buffer.alloc(0), 500, { status: { code: 500, message: "Internal Server Error" } });
       });
-    });
-    this.server.on("connection", (socket: Socket) => {
+    };
+    this.secure = options.tls !== undefined;
+    this.server = options.tls
+      ? https.createServer({ ...options.tls, rejectUnauthorized: options.tls.requestCert === true }, listener)
+      : http.createServer(listener);
+    this.server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
     });
@@ -146,7 +154,7 @@ export class NexusSimulator {
 
   get origin(): string {
     const host = this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
-    return `http://${host}:${this.options.port}`;
+    return `${this.secure ? "https" : "http"}://${host}:${this.options.port}`;
   }
 
   /** Open client connections. */

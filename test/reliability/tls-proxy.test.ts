@@ -1,0 +1,191 @@
+import assert from "assert/strict";
+import { execFileSync } from "child_process";
+import fs from "fs";
+import http from "http";
+import net from "net";
+import os from "os";
+import path from "path";
+import type { NexusSimulator } from "../../lib/simulator";
+import { NexusClient, NexusNetworkError } from "../../lib/client";
+import { API_KEY, CCID, CHANNEL, SECRET, coreNode, helper, simulator } from "../support";
+import { expectError, expectOutput, FLOW_NODES, flowFor } from "../nodes/flow";
+
+/** A certificate authority, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+function makeCertificates(dir: string): Record<string, string> {
+  const run = (...args: string[]): void => {
+    execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  };
+  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Nexus Test CA");
+  fs.writeFileSync(path.join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=node-red");
+  run("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "2");
+  return Object.fromEntries(["ca.crt", "server.key", "server.crt", "client.key", "client.crt"].map((f) => [f, path.join(dir, f)]));
+}
+
+/** A forward proxy on loopback that tunnels CONNECT requests, counting them. */
+async function forwardProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
+  const tunnels: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = http.createServer((_req, res) => {
+    res.writeHead(405);
+    res.end();
+  });
+  server.on("connect", (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    tunnels.push(String(req.url));
+    const [host, port] = String(req.url).split(":");
+    const upstream = net.connect(Number(port), host, () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => undefined);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    tunnels,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("TLS and proxies", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let certs: Record<string, string>;
+  let sim: NexusSimulator;
+  const tlsNode = coreNode("network/05-tls.js");
+  const proxyNode = coreNode("network/06-httpproxy.js");
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-tls-"));
+    certs = makeCertificates(dir);
+    sim = await simulator({ tls: { key: fs.readFileSync(certs["server.key"]), cert: fs.readFileSync(certs["server.crt"]) } });
+  });
+  after(async () => {
+    await sim.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  afterEach(() => helper.unload());
+
+  const tlsConfig = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    id: "tls1",
+    type: "tls-config",
+    name: "test CA",
+    cert: "",
+    key: "",
+    ca: certs["ca.crt"],
+    verifyservercert: true,
+    ...extra,
+  });
+
+  async function loadWith(extraNodes: object[], channel: Record<string, unknown>): Promise<Awaited<ReturnType<typeof import("../nodes/flow").load>>> {
+    await helper.load([...FLOW_NODES, tlsNode, proxyNode], [...flowFor(sim, { type: "genesys-nexus-send" }, channel), ...extraNodes], {
+      chan: { secret: SECRET, apiKey: API_KEY },
+    });
+    const n1 = helper.getNode("n1");
+    return { n1, out: helper.getNode("out"), caught: helper.getNode("caught"), statuses: [] };
+  }
+
+  it("talks HTTPS to a server whose CA the channel's tls-config node names", async () => {
+    assert.match(sim.baseUrl, /^https:/);
+    const loaded = await loadWith([tlsConfig()], { tls: "tls1" });
+    const res = await expectOutput(loaded, { payload: { messageId: "tls-1" } });
+    assert.equal(res.statusCode, 200);
+  });
+
+  it("refuses a server certificate it cannot verify, with a clear text, unless verification is off", async () => {
+    let loaded = await loadWith([], {});
+    const err = await expectError(loaded, { payload: {} });
+    assert.match(err.error.message, /TLS certificate could not be verified/);
+    await helper.unload();
+    loaded = await loadWith([tlsConfig({ ca: "", verifyservercert: false })], { tls: "tls1" });
+    assert.equal((await expectOutput(loaded, { payload: { messageId: "tls-2" } })).statusCode, 200);
+  });
+
+  it("presents a client certificate to a server that asks for one", async () => {
+    const mutual = await simulator({
+      tls: { key: fs.readFileSync(certs["server.key"]), cert: fs.readFileSync(certs["server.crt"]), ca: fs.readFileSync(certs["ca.crt"]), requestCert: true },
+    });
+    try {
+      const base = { baseUrl: mutual.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, retries: 0 };
+      const without = new NexusClient({ ...base, tls: { ca: fs.readFileSync(certs["ca.crt"]) } });
+      await assert.rejects(without.sendMessage({}), NexusNetworkError);
+      without.close();
+      const withCert = new NexusClient({
+        ...base,
+        tls: { ca: fs.readFileSync(certs["ca.crt"]), cert: fs.readFileSync(certs["client.crt"]), key: fs.readFileSync(certs["client.key"]) },
+      });
+      assert.equal((await withCert.sendMessage({ messageId: "mtls" })).statusCode, 200);
+      withCert.close();
+    } finally {
+      await mutual.close();
+    }
+  });
+
+  it("goes through the channel's http proxy node, and around it for hosts in its no-proxy list", async () => {
+    const proxy = await forwardProxy();
+    try {
+      let loaded = await loadWith([tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], { tls: "tls1", proxy: "px" });
+      await expectOutput(loaded, { payload: { messageId: "px-1" } });
+      assert.deepEqual(proxy.tunnels, [`127.0.0.1:${new URL(sim.baseUrl).port}`]);
+      await helper.unload();
+      loaded = await loadWith([tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: ["127.0.0.1"] }], { tls: "tls1", proxy: "px" });
+      await expectOutput(loaded, { payload: { messageId: "px-2" } });
+      assert.equal(proxy.tunnels.length, 1, "the no-proxy host went direct");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("honours HTTPS_PROXY and NO_PROXY from the environment", async () => {
+    const proxy = await forwardProxy();
+    const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY };
+    const base = { baseUrl: sim.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, retries: 0, tls: { ca: fs.readFileSync(certs["ca.crt"]) } };
+    try {
+      process.env.HTTPS_PROXY = proxy.url;
+      delete process.env.NO_PROXY;
+      const viaEnv = new NexusClient(base);
+      await viaEnv.sendMessage({ messageId: "env-1" });
+      viaEnv.close();
+      assert.equal(proxy.tunnels.length, 1);
+      process.env.NO_PROXY = "127.0.0.1";
+      const direct = new NexusClient(base);
+      await direct.sendMessage({ messageId: "env-2" });
+      direct.close();
+      assert.equal(proxy.tunnels.length, 1);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await proxy.close();
+    }
+  });
+
+  it("reports a proxy that refuses the tunnel with a clear text", async () => {
+    const refusing = http.createServer();
+    refusing.on("connect", (_req, socket: net.Socket) => socket.end("HTTP/1.1 403 Forbidden\r\n\r\n"));
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+    try {
+      const client = new NexusClient({
+        baseUrl: sim.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, retries: 0,
+        proxy: { url: `http://127.0.0.1:${(refusing.address() as net.AddressInfo).port}` },
+      });
+      await assert.rejects(client.sendMessage({}), (err: unknown) => err instanceof NexusNetworkError && /proxy refused/.test(err.message));
+      client.close();
+    } finally {
+      await new Promise((resolve) => refusing.close(resolve));
+    }
+  });
+});
