@@ -150,7 +150,7 @@ export class NexusClient {
   private readonly http: AxiosInstance;
   private readonly ownAgent: http.Agent;
   private readonly limiter: RequestLimiter;
-  private readonly inFlight = new Set<AbortController>();
+  private readonly inFlight = new Set<Call>();
   private closed = false;
 
   constructor(options: ChannelOptions) {
@@ -322,7 +322,7 @@ export class NexusClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const controller of this.inFlight) controller.abort("closed");
+    for (const call of this.inFlight) call.cancel();
     this.inFlight.clear();
     this.ownAgent.destroy();
   }
@@ -368,40 +368,37 @@ export class NexusClient {
   private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<AxiosResponse> {
     const ctx: RequestContext = { method: spec.method, path: this.channelPath + spec.subPath, traceId };
     if (this.closed) throw new NexusAbortError(ctx);
-    const controller = new AbortController();
+    const call = new Call(ctx);
     const external = options.signal;
-    const onExternalAbort = (): void => controller.abort(external?.reason ?? "the call was aborted");
+    const onExternalAbort = (): void => call.cancel();
     if (external) {
       if (external.aborted) throw new NexusAbortError(ctx);
       external.addEventListener("abort", onExternalAbort, { once: true });
     }
-    this.inFlight.add(controller);
+    this.inFlight.add(call);
     try {
-      const slot = this.limiter.acquire(controller.signal);
+      const slot = this.limiter.acquire();
       if (slot === false) throw new NexusOverloadError(ctx, this.limiter.maxQueued);
-      await slot;
+      if (slot !== true) await call.wait(slot.ready, slot.cancel);
       try {
-        return await this.withRetries(spec, ctx, controller.signal, options);
+        return await this.withRetries(spec, call, options);
       } finally {
         this.limiter.release();
       }
-    } catch (err) {
-      if (err instanceof NexusError) throw err;
-      if (controller.signal.aborted) throw new NexusAbortError(ctx);
-      throw err;
     } finally {
-      this.inFlight.delete(controller);
+      this.inFlight.delete(call);
       external?.removeEventListener("abort", onExternalAbort);
     }
   }
 
-  private async withRetries(spec: RequestSpec, ctx: RequestContext, signal: AbortSignal, options: CallOptions): Promise<AxiosResponse> {
+  private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<AxiosResponse> {
     const { retries } = this.retryPolicy;
+    const { ctx } = call;
     for (let retry = 0; ; retry++) {
       let failure: NexusError;
       let retryAfterMs: number | undefined;
       try {
-        const res = await this.attempt(spec, ctx, signal);
+        const res = await this.attempt(spec, call);
         if (res.status >= 200 && res.status < 300) return res;
         failure = new NexusHttpError(ctx, res.status, errorStatus(res.data as Buffer, headerText(res.headers["content-type"])));
         retryAfterMs = parseRetryAfter(headerText(res.headers["retry-after"]));
@@ -409,7 +406,7 @@ export class NexusClient {
         if (!(err instanceof NexusError)) throw err;
         failure = err;
       }
-      if (!failure.transient || retry >= retries || signal.aborted) throw failure;
+      if (!failure.transient || retry >= retries || call.cancelled) throw failure;
       const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
       options.onRetry?.({
         retry: retry + 1,
@@ -417,47 +414,107 @@ export class NexusClient {
         delayMs,
         reason: failure.statusCode ? String(failure.statusCode) : ((failure as NexusNetworkError).code ?? failure.kind),
       });
-      await sleep(delayMs, signal);
+      let timer: NodeJS.Timeout | undefined;
+      await call.wait(new Promise<void>((resolve) => (timer = setTimeout(resolve, delayMs))), () => clearTimeout(timer));
     }
   }
 
-  private async attempt(spec: RequestSpec, ctx: RequestContext, signal: AbortSignal): Promise<AxiosResponse> {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort("timeout");
-    }, this.timeout);
-    try {
-      const res = await this.http.request({
-        method: spec.method,
-        url: this.channelUrl + spec.subPath,
-        headers: {
-          ...this.baseHeaders,
-          ...spec.headers,
-          "X-Hub-Signature": spec.signature,
-          "X-B3-TraceId": ctx.traceId as string,
-        },
-        data: spec.body?.(),
-        signal: controller.signal,
-        responseType: spec.stream ? "stream" : "arraybuffer",
-      });
-      if (spec.stream && (res.status < 200 || res.status >= 300)) res.data = await readSome(res.data as Readable, 64 * 1024);
-      return res;
-    } catch (err) {
-      if (timedOut) throw new NexusTimeoutError(ctx, this.timeout);
-      if (signal.aborted) throw new NexusAbortError(ctx);
-      if (err instanceof NexusError) throw err;
-      const e = err as { code?: string; message?: string; cause?: { code?: string } };
-      // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
-      const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
-      throw new NexusNetworkError(ctx, this.origin, code);
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
+  /**
+   * One HTTP attempt. Its time limit is our own timer over the whole answer; axios gets no AbortSignal (it
+   * costs every request dearly), so a call that is cancelled or timed out is answered at once and its
+   * request is left to end by itself: axios's socket timeout, or the agent destroyed on close, ends it.
+   */
+  private attempt(spec: RequestSpec, call: Call): Promise<AxiosResponse> {
+    const { ctx } = call;
+    if (call.cancelled) return Promise.reject(new NexusAbortError(ctx));
+    return new Promise<AxiosResponse>((resolve, reject) => {
+      let settled = false;
+      const settle = (fail: Error | undefined, res?: AxiosResponse): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        call.onCancel = undefined;
+        if (fail) reject(fail);
+        else resolve(res as AxiosResponse);
+      };
+      const timer = setTimeout(() => settle(new NexusTimeoutError(ctx, this.timeout)), this.timeout);
+      call.onCancel = () => settle(new NexusAbortError(ctx));
+      this.http
+        .request({
+          method: spec.method,
+          url: this.channelUrl + spec.subPath,
+          headers: {
+            ...this.baseHeaders,
+            ...spec.headers,
+            "X-Hub-Signature": spec.signature,
+            "X-B3-TraceId": ctx.traceId as string,
+          },
+          data: spec.body?.(),
+          timeout: this.timeout,
+          responseType: spec.stream ? "stream" : "arraybuffer",
+        })
+        .then(
+          (res) => {
+            if (!spec.stream || (res.status >= 200 && res.status < 300)) return settle(undefined, res);
+            readSome(res.data as Readable, 64 * 1024).then(
+              (body) => settle(undefined, { ...res, data: body }),
+              (err: unknown) => settle(this.networkError(err, call)),
+            );
+          },
+          (err: unknown) => settle(this.networkError(err, call)),
+        );
+    });
+  }
+
+  private networkError(err: unknown, call: Call): NexusError {
+    if (call.cancelled || this.closed) return new NexusAbortError(call.ctx);
+    const e = err as { code?: string; message?: string; cause?: { code?: string } };
+    if (e.code === "ECONNABORTED" || e.code === "ETIMEDOUT") return new NexusTimeoutError(call.ctx, this.timeout);
+    // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
+    const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
+    return new NexusNetworkError(call.ctx, this.origin, code);
+  }
+}
+
+/**
+ * One call's cancellation: `cancel()` (on close, or when the caller's signal aborts) ends whatever the call
+ * waits for (a queue slot, an attempt, a backoff) with an abort error, at once.
+ */
+class Call {
+  cancelled = false;
+  /** What ends the current step at once: set by `wait` and by an attempt. */
+  onCancel: (() => void) | undefined;
+
+  constructor(readonly ctx: RequestContext) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.onCancel?.();
+  }
+
+  /** Waits for `step`, or rejects with an abort error when the call is cancelled first. */
+  wait<T>(step: Promise<T>, stop: () => void): Promise<T> {
+    if (this.cancelled) {
+      stop();
+      return Promise.reject(new NexusAbortError(this.ctx));
     }
+    return new Promise<T>((resolve, reject) => {
+      this.onCancel = () => {
+        stop();
+        reject(new NexusAbortError(this.ctx));
+      };
+      step.then(
+        (value) => {
+          this.onCancel = undefined;
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.onCancel = undefined;
+          reject(err);
+        },
+      );
+    });
   }
 }
 
@@ -492,20 +549,4 @@ export function filenameFromDisposition(header: string | undefined): string | un
   if (!plain) return undefined;
   const name = plain[1] !== undefined ? plain[1].replace(/\\(.)/g, "$1") : plain[2].trim();
   return name || undefined;
-}
-
-/** Waits, or rejects with the signal's reason as soon as it aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -21,28 +21,33 @@ export class RequestLimiter {
   }
 
   /**
-   * Resolves when a slot is free, rejects with the signal's reason if it aborts while waiting, and is
-   * false when the queue is full.
+   * True when a slot is free at once; false when the queue is full; else a place in the queue: `ready`
+   * resolves when a slot is handed over, and `cancel` leaves the queue.
    */
-  acquire(signal: AbortSignal): Promise<void> | false {
+  acquire(): true | false | { ready: Promise<void>; cancel(): void } {
     if (this.active < this.maxInFlight) {
       this.active++;
-      return Promise.resolve();
+      return true;
     }
     if (this.waiting.length >= this.maxQueued) return false;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.waiting.indexOf(entry);
-        if (i >= 0) this.waiting.splice(i, 1);
-        reject(signal.reason);
-      };
-      const entry = (): void => {
-        signal.removeEventListener("abort", onAbort);
+    let handed = false;
+    let entry: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => {
+      entry = () => {
+        handed = true;
         resolve();
       };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.waiting.push(entry);
     });
+    this.waiting.push(entry);
+    return {
+      ready,
+      cancel: () => {
+        // A slot handed over just before the cancel is given back, not lost.
+        if (handed) return this.release();
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+      },
+    };
   }
 
   /** Gives up a slot, handing it straight to the next in line. */

@@ -1,8 +1,12 @@
-import { randomBytes } from "crypto";
+import { randomUUID } from "crypto";
 
-/** A new B3 trace id: 32 lowercase hex digits. */
+/**
+ * A new B3 trace id: 32 lowercase hex digits. Taken from a random UUID (122 random bits), which Node
+ * draws from a cached entropy pool: much cheaper per message than a fresh randomBytes call.
+ */
 export function newTraceId(): string {
-  return randomBytes(16).toString("hex");
+  const u = randomUUID();
+  return u.slice(0, 8) + u.slice(9, 13) + u.slice(14, 18) + u.slice(19, 23) + u.slice(24);
 }
 
 // Anything printable that fits in a header; B3 ids are 16 or 32 hex digits, but a flow may carry its own.

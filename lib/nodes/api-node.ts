@@ -109,22 +109,28 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
     } catch (err) {
       result = Promise.reject(err);
     }
-    result
-      .then(
-        (res) => {
-          if (settled) return;
+    result.then(
+      (res) => {
+        inFlight.delete(abandon);
+        if (settled) return;
+        try {
           api.write(msg, res);
           msg.statusCode = res.statusCode;
           msg.traceId = res.traceId;
-          settled = true;
-          status.succeed(res.statusCode);
-          send(msg);
-          done();
-        },
-        (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true),
-      )
-      .catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true))
-      .finally(() => inFlight.delete(abandon));
+        } catch (err) {
+          fail(err as Error, true);
+          return;
+        }
+        settled = true;
+        status.succeed(res.statusCode);
+        send(msg);
+        done();
+      },
+      (err: unknown) => {
+        inFlight.delete(abandon);
+        fail(err instanceof Error ? err : new Error(String(err)), true);
+      },
+    );
   });
 
   node.on("close", (_removed: boolean, done: () => void) => {
