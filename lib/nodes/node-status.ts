@@ -2,13 +2,23 @@ import type { Node } from "node-red";
 import type { NexusError, RetryInfo } from "../client";
 import type { Translate } from "./i18n";
 
+type Last = { kind: "ok"; status: number } | { kind: "error"; text: string } | { kind: "retry"; text: string } | undefined;
+
+/** How often the busy/idle status may change at most, in ms; failures and retries show at once. */
+export const STATUS_INTERVAL_MS = 500;
+
 /**
- * A flow node's status dot, updated on transitions only (idle to busy, busy to idle, a retry, a failure),
- * never once per message: under load the editor gets a handful of updates, not thousands.
+ * A flow node's status dot. Under load the blue (working) / green (done) flapping of every message is
+ * coalesced to one update per interval, rendered from the current state; a failure or a retry shows at
+ * once. A red status stays until a message succeeds again.
  */
 export class NodeStatus {
   private busy = 0;
-  private lastError = false;
+  private last: Last;
+  private timer: NodeJS.Timeout | undefined;
+  private lastEmit = 0;
+  private shown = "";
+  private readonly texts = new Map<string, string>();
 
   constructor(
     private readonly node: Node,
@@ -17,37 +27,79 @@ export class NodeStatus {
   ) {}
 
   start(): void {
-    if (this.busy++ === 0) this.node.status({ fill: "blue", shape: "dot", text: this.t(`status.${this.verb}`) });
-  }
-
-  retry(info: RetryInfo): void {
-    this.node.status({ fill: "yellow", shape: "ring", text: this.t("status.retry", { retry: info.retry, retries: info.retries, reason: info.reason }) });
+    this.busy++;
+    this.soon();
   }
 
   succeed(statusCode: number): void {
-    this.lastError = false;
-    if (--this.busy === 0) this.node.status({ fill: "green", shape: "dot", text: this.t("status.done", { status: statusCode }) });
+    this.busy = Math.max(0, this.busy - 1);
+    this.last = { kind: "ok", status: statusCode };
+    this.soon();
   }
 
+  retry(info: RetryInfo): void {
+    this.last = { kind: "retry", text: this.text("status.retry", { retry: info.retry, retries: info.retries, reason: info.reason }) };
+    this.now();
+  }
+
+  /** A failure after the request started. */
   fail(err: NexusError | Error): void {
     this.busy = Math.max(0, this.busy - 1);
-    this.lastError = true;
-    this.node.status({ fill: "red", shape: "ring", text: shortError(err, this.t) });
+    this.refuse(err);
   }
 
   /** A failure before any request (bad input, no channel). */
   refuse(err: NexusError | Error): void {
-    this.lastError = true;
-    this.node.status({ fill: "red", shape: "ring", text: shortError(err, this.t) });
+    this.last = { kind: "error", text: shortError(err, (key, params) => this.text(key, params)) };
+    this.now();
   }
 
   clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.busy = 0;
+    this.last = undefined;
+    this.shown = "";
     this.node.status({});
   }
 
-  get failed(): boolean {
-    return this.lastError;
+  private text(key: string, params?: Record<string, string | number | undefined>): string {
+    const id = params ? `${key}|${Object.values(params).join("|")}` : key;
+    let text = this.texts.get(id);
+    if (text === undefined) {
+      text = this.t(key, params);
+      if (this.texts.size > 200) this.texts.clear();
+      this.texts.set(id, text);
+    }
+    return text;
+  }
+
+  private soon(): void {
+    if (this.timer) return;
+    const wait = this.lastEmit + STATUS_INTERVAL_MS - Date.now();
+    if (wait <= 0) return this.now();
+    this.timer = setTimeout(() => this.now(), wait);
+    this.timer.unref();
+  }
+
+  private now(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.lastEmit = Date.now();
+    const status = this.render();
+    const key = `${status.fill}|${status.shape}|${status.text}`;
+    if (key === this.shown) return;
+    this.shown = key;
+    this.node.status(status);
+  }
+
+  private render(): { fill?: "red" | "yellow" | "blue" | "green"; shape?: "ring" | "dot"; text?: string } {
+    const last = this.last;
+    if (last?.kind === "error") return { fill: "red", shape: "ring", text: last.text };
+    if (last?.kind === "retry" && this.busy > 0) return { fill: "yellow", shape: "ring", text: last.text };
+    if (this.busy > 0) return { fill: "blue", shape: "dot", text: this.text(`status.${this.verb}`) };
+    if (last?.kind === "ok") return { fill: "green", shape: "dot", text: this.text("status.done", { status: last.status }) };
+    return {};
   }
 }
 

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench`: the send node against the do-it-yourself flow (a core function node that signs, then
+ * the core http request node), axios alone (redirects off, identity transforms, keep-alive: the best axios
+ * does) and a raw keep-alive `http` client; uploads of 1 MiB; verified webhook deliveries against a plain
+ * http in + http response flow. The simulator runs in its own process, each variant in a fresh process,
+ * variants alternate over the repetitions, and every ratio compares medians of the same run. Writes
+ * BENCHMARKS.md and docs/images/benchmark.svg.
+ */
+import { execFile } from "child_process";
+import fs from "fs";
+import os from "os";
+import path from "path";
+import { barChart } from "./chart";
+import { startSimulatorProcess } from "./simulator-process";
+
+const REPS = Number(process.env.BENCH_REPS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const root = path.resolve(__dirname, "..", "..");
+
+interface Result {
+  variant: string;
+  concurrency: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUsPerRequest: number;
+  failed: number;
+}
+
+function runVariant(variant: string, concurrency: number, baseUrl: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(__dirname, "variant.js"), variant, String(concurrency), String(SECONDS), baseUrl], { cwd: root, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${variant}@${concurrency}: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split("\n").pop() as string) as Result);
+    });
+  });
+}
+
+const median = (values: number[]): number => {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+async function main(): Promise<void> {
+  const sim = await startSimulatorProcess(["--record-limit", "0", "--max-media-bytes", String(8 * 1024 * 1024)]);
+  const results: Result[] = [];
+  const plan: Array<{ variants: string[]; concurrency: number }> = [
+    { variants: ["raw", "axios", "node", "diy"], concurrency: 1 },
+    { variants: ["raw", "axios", "node", "diy"], concurrency: 16 },
+    { variants: ["raw", "axios", "node", "diy"], concurrency: 64 },
+    { variants: ["upload-node", "upload-axios"], concurrency: 4 },
+    { variants: ["webhook-node", "webhook-core"], concurrency: 16 },
+  ];
+  try {
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const { variants, concurrency } of plan) {
+        // Alternate the order so that no variant always runs first (or last) after a pause.
+        const order = variants.map((_, i) => variants[(i + rep) % variants.length]);
+        for (const variant of order) {
+          const r = await runVariant(variant, concurrency, sim.baseUrl);
+          results.push(r);
+          process.stderr.write(`rep ${rep + 1}/${REPS} ${variant}@${concurrency}: ${Math.round(r.rps)} req/s, p99 ${r.p99.toFixed(2)} ms\n`);
+        }
+      }
+    }
+  } finally {
+    await sim.stop();
+  }
+
+  const med = (variant: string, concurrency: number, key: keyof Result): number =>
+    median(results.filter((r) => r.variant === variant && r.concurrency === concurrency).map((r) => r[key] as number));
+  const machine = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, node-red ${JSON.parse(fs.readFileSync(require.resolve("node-red/package.json"), "utf8")).version}, ${os.platform()} ${os.release()}`;
+  const lines: string[] = [];
+  const names: Record<string, string> = {
+    raw: "raw keep-alive `http` client",
+    axios: "axios alone (tuned)",
+    node: "**genesys-nexus-send**",
+    diy: "function + http request (DIY)",
+    "upload-node": "**genesys-nexus-upload**",
+    "upload-axios": "axios + form-data alone",
+    "webhook-node": "**genesys-nexus-webhook** (verified) + response",
+    "webhook-core": "core http in + http response (no verification)",
+  };
+  lines.push("| concurrency | variant | req/s | vs raw | p50 ms | p99 ms | CPU µs/req |", "|---|---|---|---|---|---|---|");
+  for (const c of [1, 16, 64]) {
+    const raw = med("raw", c, "rps");
+    for (const v of ["raw", "axios", "node", "diy"]) {
+      lines.push(`| ${c} | ${names[v]} | ${Math.round(med(v, c, "rps"))} | ${(med(v, c, "rps") / raw).toFixed(2)}x | ${med(v, c, "p50").toFixed(2)} | ${med(v, c, "p99").toFixed(2)} | ${Math.round(med(v, c, "cpuUsPerRequest"))} |`);
+    }
+  }
+  const extra = ["| case | variant | req/s | p50 ms | p99 ms | CPU µs/req |", "|---|---|---|---|---|---|"];
+  for (const [v, c] of [["upload-node", 4], ["upload-axios", 4], ["webhook-node", 16], ["webhook-core", 16]] as Array<[string, number]>) {
+    extra.push(`| ${v.startsWith("upload") ? "1 MiB upload, 4 in flight" : "webhook delivery, 16 in flight"} | ${names[v]} | ${Math.round(med(v, c, "rps"))} | ${med(v, c, "p50").toFixed(2)} | ${med(v, c, "p99").toFixed(2)} | ${Math.round(med(v, c, "cpuUsPerRequest"))} |`);
+  }
+  const targets = [
+    ...[1, 16, 64].map((c) => [`send node / DIY flow, throughput, concurrency ${c}`, med("node", c, "rps") / med("diy", c, "rps"), 2, ">="] as const),
+    ...[1, 16, 64].map((c) => [`send node / axios alone, throughput, concurrency ${c}`, med("node", c, "rps") / med("axios", c, "rps"), 0.85, ">="] as const),
+    ["send node / axios alone, p99 latency, concurrency 1", med("node", 1, "p99") / med("axios", 1, "p99"), 1.3, "<="] as const,
+    ["upload node / axios + form-data, throughput", med("upload-node", 4, "rps") / med("upload-axios", 4, "rps"), 0, ">="] as const,
+    ["verified webhook / plain http in + response, throughput", med("webhook-node", 16, "rps") / med("webhook-core", 16, "rps"), 0, ">="] as const,
+  ];
+  const targetLines = ["| ratio (same run, medians) | measured | target | met |", "|---|---|---|---|"];
+  for (const [name, value, target, op] of targets) {
+    const met = target === 0 ? "-" : op === ">=" ? (value >= target ? "yes" : "**no**") : value <= target ? "yes" : "**no**";
+    targetLines.push(`| ${name} | ${value.toFixed(2)}x | ${target === 0 ? "(reported)" : `${op} ${target}x`} | ${met} |`);
+  }
+
+  const chart = barChart(
+    "Send throughput relative to a raw keep-alive http client (medians)",
+    ["concurrency 1", "concurrency 16", "concurrency 64"],
+    [
+      { name: "raw http client", color: "#9e9e9e", values: [1, 16, 64].map(() => 1) },
+      { name: "axios alone (tuned)", color: "#64b5f6", values: [1, 16, 64].map((c) => med("axios", c, "rps") / med("raw", c, "rps")) },
+      { name: "genesys-nexus-send", color: "#ff8a65", values: [1, 16, 64].map((c) => med("node", c, "rps") / med("raw", c, "rps")) },
+      { name: "function + http request", color: "#aed581", values: [1, 16, 64].map((c) => med("diy", c, "rps") / med("raw", c, "rps")) },
+    ],
+    "x raw client",
+  );
+  fs.mkdirSync(path.join(root, "docs", "images"), { recursive: true });
+  fs.writeFileSync(path.join(root, "docs", "images", "benchmark.svg"), chart);
+  fs.writeFileSync(path.join(root, "bench", "results.json"), JSON.stringify({ machine, reps: REPS, seconds: SECONDS, results }, null, 1) + "\n");
+
+  const doc = `# Benchmarks
+
+Produced by \`npm run bench\` (${REPS} repetitions of ${SECONDS} s per variant after a 1 s warm-up; \`BENCH_REPS\` and
+\`BENCH_SECONDS\` change them), on: ${machine}, ${new Date().toISOString().slice(0, 10)}.
+
+How it measures: the simulator runs in its own process; each variant runs in a fresh process; the order
+of the variants rotates from one repetition to the next; every figure is the median over the
+repetitions, and every ratio compares medians of the same run, never numbers from another day. The
+Node-RED variants run in a real Node-RED runtime embedded in the variant's process (not the test
+helper, so no recording spies); messages go in with \`node.receive()\` and are counted when the
+runtime's \`onComplete\` hook fires. The do-it-yourself flow is what a user would build without this
+package: a \`function\` node that signs with \`crypto\` and the core \`http request\` node.
+
+![Send throughput relative to a raw keep-alive http client](docs/images/benchmark.svg)
+
+## Sending a message
+
+${lines.join("\n")}
+
+## Uploads and webhook deliveries
+
+${extra.join("\n")}
+
+The webhook comparison is not like for like on purpose: the plain flow does no verification at all;
+the figure shows what verifying every delivery (raw-body capture, HMAC, JSON parse, redelivery memory)
+costs against that.
+
+## Targets
+
+${targetLines.join("\n")}
+
+Large media (peak memory, not speed) have their own script: \`npm run bench:media\`; see the README.
+`;
+  fs.writeFileSync(path.join(root, "BENCHMARKS.md"), doc);
+  process.stdout.write(`${doc}\n`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
