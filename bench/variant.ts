@@ -3,7 +3,7 @@
  * <simulator base URL>`. Keeps `concurrency` requests in flight for a warm-up second and then `seconds`,
  * and prints one JSON line: requests per second, latency percentiles and CPU per request.
  */
-import axios from "axios";
+import axios, { type AxiosInstance } from "axios";
 import { createHmac, randomBytes } from "crypto";
 import FormData from "form-data";
 import http from "http";
@@ -106,8 +106,9 @@ async function rawClient(): Promise<() => (done: (ok: boolean) => void) => void>
   };
 }
 
-function axiosAlone(withSignal = false): () => (done: (ok: boolean) => void) => void {
-  const client = axios.create({
+/** axios at its best: keep-alive, no redirects, no proxy lookup, identity transforms. */
+function tunedAxios(): AxiosInstance {
+  return axios.create({
     httpAgent: new http.Agent({ keepAlive: true, maxSockets: concurrency }),
     maxRedirects: 0,
     proxy: false,
@@ -116,6 +117,10 @@ function axiosAlone(withSignal = false): () => (done: (ok: boolean) => void) => 
     responseType: "arraybuffer",
     validateStatus: null,
   });
+}
+
+function axiosAlone(withSignal = false): () => (done: (ok: boolean) => void) => void {
+  const client = tunedAxios();
   const url = `${baseUrl}/channels/${CHANNEL}/messages`;
   return () => (done) => {
     const body = Buffer.from(JSON.stringify(message()));
@@ -132,15 +137,7 @@ function axiosAlone(withSignal = false): () => (done: (ok: boolean) => void) => 
 }
 
 function axiosUpload(): () => (done: (ok: boolean) => void) => void {
-  const client = axios.create({
-    httpAgent: new http.Agent({ keepAlive: true, maxSockets: concurrency }),
-    maxRedirects: 0,
-    proxy: false,
-    transformRequest: [(d: unknown) => d],
-    transformResponse: [(d: unknown) => d],
-    responseType: "arraybuffer",
-    validateStatus: null,
-  });
+  const client = tunedAxios();
   const url = `${baseUrl}/channels/${CHANNEL}/media`;
   return () => (done) => {
     const form = new FormData();

@@ -5,7 +5,7 @@ import { createWriteStream, promises as fsp } from "fs";
 import type { IncomingMessage } from "http";
 import type { Readable } from "stream";
 import { pipeline } from "stream/promises";
-import { parseEnvelope, errorStatus, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
+import { parseEnvelope, errorStatus, mediaUrl, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
 import {
   NexusAbortError,
   NexusError,
@@ -249,8 +249,8 @@ export class NexusClient {
     const payload = this.envelopeOf(res, "POST", "/media", traceId);
     const data = (payload as Envelope<Partial<MediaData>> | undefined)?.data;
     const mediaId = typeof data?.mediaId === "string" ? data.mediaId : "";
-    const mediaUrl = typeof data?.url === "string" ? data.url : mediaId ? MEDIA_URL_PREFIX + mediaId : "";
-    return { statusCode: res.status, traceId, payload, mediaId, mediaUrl };
+    const url = typeof data?.url === "string" ? data.url : mediaId ? mediaUrl(mediaId) : "";
+    return { statusCode: res.status, traceId, payload, mediaId, mediaUrl: url };
   }
 
   /** `GET /channels/{channelId}/media/{mediaId}`: the file's bytes, content type and name. */

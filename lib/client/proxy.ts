@@ -44,15 +44,3 @@ export function proxyUrlFor(target: URL, configured: ProxyOptions | false | unde
 export function proxyAgent(target: URL, proxy: string, options: https.AgentOptions): http.Agent {
   return target.protocol === "https:" ? new HttpsProxyAgent({ ...options, proxy }) : new HttpProxyAgent({ ...options, proxy });
 }
-
-/** Where a URL with credentials may be shown: the same URL without them. */
-export function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString();
-  } catch {
-    return "(invalid URL)";
-  }
-}

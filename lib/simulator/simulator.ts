@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from "http";
 import https from "https";
 import type { AddressInfo, Socket } from "net";
 import { verifySignature } from "../client/signature";
-import { MEDIA_URL_PREFIX, type MediaData } from "../client/envelope";
+import { mediaUrl, type MediaData } from "../client/envelope";
 import { boundaryOf, parseMultipart } from "./multipart-parser";
 import { FaultInjector, type Fault, type FaultRates } from "./faults";
 import { AgentSide, type AgentOptions } from "./agent-side";
@@ -310,7 +310,7 @@ export class NexusSimulator {
     const mediaId = randomUUID();
     const stored: StoredMedia = {
       mediaId,
-      url: MEDIA_URL_PREFIX + mediaId,
+      url: mediaUrl(mediaId),
       filename: file.filename,
       mimetype: file.contentType ?? "application/octet-stream",
       length: file.data.length,

@@ -85,3 +85,19 @@ export async function expectError(loaded: Loaded, msg: Msg): Promise<Msg> {
   if (o.kind !== "error") throw new Error("expected Catch to get the message, but it went to the output");
   return o.msg;
 }
+
+/**
+ * Records how messages ended, by their `seq`: on the output or in Catch (or the node given as `caught`).
+ * A message that ends twice shows as two entries.
+ */
+export function recordEnds(loaded: Pick<Loaded, "out" | "caught">): { ends: Map<number, string[]>; errors: string[] } {
+  const ends = new Map<number, string[]>();
+  const errors: string[] = [];
+  const record = (kind: string) => (m: Msg) => {
+    ends.set(m.seq, [...(ends.get(m.seq) ?? []), kind]);
+    if (kind === "error") errors.push(m.error.message);
+  };
+  loaded.out.on("input", record("output"));
+  loaded.caught.on("input", record("error"));
+  return { ends, errors };
+}

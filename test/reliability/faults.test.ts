@@ -1,20 +1,7 @@
 import assert from "assert/strict";
 import type { NexusSimulator } from "../../lib/simulator";
 import { helper, simulator, until } from "../support";
-import { expectError, expectOutput, flowFor, load, type Msg } from "../nodes/flow";
-
-/** Sends messages and records how each ended, by its `seq`: on the output or in Catch. */
-function collect(loaded: Awaited<ReturnType<typeof load>>): { ends: Map<number, string[]>; errors: string[] } {
-  const ends = new Map<number, string[]>();
-  const errors: string[] = [];
-  const record = (kind: string) => (m: Msg) => {
-    ends.set(m.seq, [...(ends.get(m.seq) ?? []), kind]);
-    if (kind === "error") errors.push(m.error.message);
-  };
-  loaded.out.on("input", record("output"));
-  loaded.caught.on("input", record("error"));
-  return { ends, errors };
-}
+import { expectError, expectOutput, flowFor, load, recordEnds } from "../nodes/flow";
 
 describe("reliability under faults", function () {
   this.timeout(120_000);
@@ -43,7 +30,7 @@ describe("reliability under faults", function () {
   it("ends each of 2,000 messages exactly once while 10% get 503 and 3% a reset, delivering at least 99.5%", async () => {
     const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { retries: 3, timeout: 30000 }));
     sim.faults.rates = { status503: 0.1, reset: 0.03 };
-    const { ends, errors } = collect(loaded);
+    const { ends, errors } = recordEnds(loaded);
     const total = 2000;
     for (let i = 0; i < total; i++) loaded.n1.receive({ payload: { messageId: `f-${i}`, type: "Text", text: `n${i}` }, seq: i });
     await until(() => ends.size === total, 100_000, "every message to end");
@@ -81,7 +68,7 @@ describe("reliability under faults", function () {
   it("queues beyond the channel's requests in flight and fails what the full queue cannot take, through Catch", async () => {
     const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { maxInFlight: 2, maxQueued: 3 }));
     sim.injectFaults(...Array.from({ length: 5 }, () => ({ kind: "delay" as const, ms: 300 })));
-    const { ends, errors } = collect(loaded);
+    const { ends, errors } = recordEnds(loaded);
     for (let i = 0; i < 10; i++) loaded.n1.receive({ payload: { messageId: `q-${i}` }, seq: i });
     await until(() => ends.size === 10, 10_000, "all ten to end");
     const outcomes = [...ends.values()].map((k) => k.join());
@@ -95,7 +82,7 @@ describe("reliability under faults", function () {
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     sim.injectFaults({ kind: "hang" }, { kind: "hang" }, { kind: "hang" });
     // The Catch node itself: on a full redeploy the nodes after it stop before its output is delivered.
-    const { ends, errors } = collect({ ...loaded, caught: helper.getNode("catcher") });
+    const { ends, errors } = recordEnds({ ...loaded, caught: helper.getNode("catcher") });
     for (let i = 0; i < 3; i++) loaded.n1.receive({ payload: { messageId: `h-${i}` }, seq: i });
     await until(() => sim.requestCount === 3 || sim.connectionCount === 3, 3000, "three hanging requests");
     await helper.unload();
