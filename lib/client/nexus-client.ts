@@ -64,6 +64,8 @@ export interface CallOptions {
   traceId?: string;
   /** Aborts the call (and any retry wait). */
   signal?: AbortSignal;
+  /** The same without an AbortSignal's cost, for callers that make many calls. */
+  canceller?: CallCanceller;
   /** Told before each retry, to show it (in a node status, for example). */
   onRetry?: (info: RetryInfo) => void;
 }
@@ -328,11 +330,12 @@ export class NexusClient {
   }
 
   private traceIdFor(options: CallOptions): string {
-    if (options.traceId === undefined || options.traceId === null || options.traceId === "") return newTraceId();
-    if (!isValidTraceId(options.traceId)) {
-      throw new NexusInputError("bad-trace-id");
-    }
-    return options.traceId;
+    const given: unknown = options.traceId;
+    if (given === undefined || given === null || given === "") return newTraceId();
+    // A numeric id from a flow is taken as its digits.
+    const id = typeof given === "number" && Number.isSafeInteger(given) ? String(given) : given;
+    if (!isValidTraceId(id)) throw new NexusInputError("bad-trace-id");
+    return id;
   }
 
   private mediaPath(mediaId: unknown): string {
@@ -375,6 +378,7 @@ export class NexusClient {
       if (external.aborted) throw new NexusAbortError(ctx);
       external.addEventListener("abort", onExternalAbort, { once: true });
     }
+    options.canceller?.attach(() => call.cancel());
     this.inFlight.add(call);
     try {
       const slot = this.limiter.acquire();
@@ -388,6 +392,7 @@ export class NexusClient {
     } finally {
       this.inFlight.delete(call);
       external?.removeEventListener("abort", onExternalAbort);
+      options.canceller?.detach();
     }
   }
 
@@ -473,6 +478,28 @@ export class NexusClient {
     // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
     const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
     return new NexusNetworkError(call.ctx, this.origin, code);
+  }
+}
+
+/** Cancels one call from outside, like an AbortSignal but a plain object (no EventTarget per call). */
+export class CallCanceller {
+  cancelled = false;
+  private hook: (() => void) | undefined;
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.hook?.();
+  }
+
+  /** Called by the client when the call starts; a canceller already cancelled cancels at once. */
+  attach(hook: () => void): void {
+    if (this.cancelled) hook();
+    else this.hook = hook;
+  }
+
+  detach(): void {
+    this.hook = undefined;
   }
 }
 

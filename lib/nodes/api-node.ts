@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeMessageInFlow } from "node-red";
-import { NexusError, describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
+import { CallCanceller, NexusError, describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
 import { clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
 
@@ -93,9 +93,9 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       return;
     }
     status.start();
-    const controller = new AbortController();
+    const canceller = new CallCanceller();
     const abandon = (): void => {
-      controller.abort();
+      canceller.cancel();
       fail(new Error(t("errors.stopped")), true);
     };
     inFlight.add(abandon);
@@ -103,7 +103,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
     try {
       result = api.call(client, msg, {
         traceId: msg.traceId as string | undefined,
-        signal: controller.signal,
+        canceller,
         onRetry: (info) => status.retry(info),
       });
     } catch (err) {

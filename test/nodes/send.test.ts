@@ -44,9 +44,14 @@ describe("genesys-nexus-send in the Node-RED runtime", () => {
     assert.equal(sim.requests[0].body.toString(), text);
     assert.equal(a.traceId, "463ac35c9f6413ad48485a3953bb6124");
     assert.equal(sim.requests[0].headers["x-b3-traceid"], "463ac35c9f6413ad48485a3953bb6124");
+    const numeric = await expectOutput(loaded, { payload: {}, traceId: 1234567890 });
+    assert.equal(numeric.traceId, "1234567890");
+    const bad = await expectError(loaded, { payload: {}, traceId: "has spaces in it" });
+    assert.match(bad.error.message, /msg\.traceId/);
+    sim.requests.length = 0;
     const bytes = Buffer.from('[ {"type":"Text","text":"x"} ]');
     await expectOutput(loaded, { payload: bytes });
-    assert.ok(sim.requests[1].body.equals(bytes));
+    assert.ok(sim.requests[0].body.equals(bytes));
   });
 
   for (const [what, payload] of [
