@@ -12,18 +12,27 @@ export = function (RED: NodeAPI): void {
   function GenesysNexusWebhookResponse(this: Node, config: NodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
+    // Shown only when it changes: never once per answer under load.
+    const answered = t("status.answered");
+    const noRequest = t("status.no-request");
+    let shown = "";
+    const show = (fill: "red" | "yellow" | "green", text: string): void => {
+      if (shown === fill + text) return;
+      shown = fill + text;
+      node.status({ fill, shape: fill === "red" ? "ring" : "dot", text });
+    };
     node.on("input", (message, _send, done) => {
       const msg = message as typeof message & { _webhook?: { id?: unknown }; statusCode?: unknown; messageId?: unknown };
       const reply = pendingReplies.take(msg._webhook?.id);
       if (!reply) {
-        node.status({ fill: "red", shape: "ring", text: t("status.no-request") });
+        show("red", noRequest);
         done(new Error(t("errors.no-request")));
         return;
       }
       const status = typeof msg.statusCode === "string" ? Number(msg.statusCode) : msg.statusCode;
       if (typeof status === "number" && status >= 500 && status <= 599) {
         reply.answer(status, REFUSAL_BODIES[status] ?? { error: "Redeliver" });
-        node.status({ fill: "yellow", shape: "dot", text: t("status.redeliver", { status }) });
+        show("yellow", t("status.redeliver", { status }));
         done();
         return;
       }
@@ -31,7 +40,7 @@ export = function (RED: NodeAPI): void {
       const messageId = typeof given === "string" && given !== "" ? given : typeof given === "number" ? String(given) : randomUUID();
       reply.answer(200, { messageId });
       reply.remember(messageId);
-      node.status({ fill: "green", shape: "dot", text: t("status.answered") });
+      show("green", answered);
       done();
     });
     node.on("close", (_removed: boolean, done: () => void) => {

@@ -45,13 +45,21 @@ export = function (RED: NodeAPI): void {
       (count, seconds) => t("errors.bad-signatures", { count, seconds }),
     );
 
+    // The status changes only when it differs from the one shown: never once per delivery under load.
+    let shown = "";
+    const show = (fill: "red" | "green", shape: "ring" | "dot", key: string): void => {
+      if (shown === key) return;
+      shown = key;
+      node.status({ fill, shape, text: t(key) });
+    };
+
     if (!config.url) {
       node.status({ fill: "red", shape: "ring", text: t("status.no-url") });
       node.error(t("errors.no-url"));
       return;
     }
     if (!channel || !secret) {
-      node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
+      show("red", "ring", "status.no-channel");
       node.error(t("errors.no-channel"));
     }
 
@@ -77,7 +85,7 @@ export = function (RED: NodeAPI): void {
       if (!verdict.accepted) {
         if (verdict.status === 401) {
           badSignatures.hit();
-          node.status({ fill: "red", shape: "ring", text: t("status.refused-signature") });
+          show("red", "ring", "status.refused-signature");
         }
         return writeJson(res, verdict.status, REFUSAL_BODIES[verdict.status]);
       }
@@ -118,7 +126,7 @@ export = function (RED: NodeAPI): void {
       }, replyTimeout);
       waiting.set(key, reply);
       pendingReplies.add(reply);
-      node.status({ fill: "green", shape: "dot", text: t("status.received") });
+      show("green", "dot", "status.received");
       node.send({ _msgid: RED.util.generateId(), payload, traceId, _webhook: { id } } as never);
     }
 

@@ -123,7 +123,13 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
         }
         settled = true;
         status.succeed(res.statusCode);
-        send(msg);
+        // Nothing may escape this callback: it would be an unhandled rejection.
+        try {
+          send(msg);
+        } catch (err) {
+          done(new FlowError(err as Error, errorText));
+          return;
+        }
         done();
       },
       (err: unknown) => {
