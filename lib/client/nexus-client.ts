@@ -224,7 +224,7 @@ export class NexusClient {
       {
         method: "POST",
         subPath: "/messages",
-        headers: { "Content-Type": "application/json", "Content-Length": String(body.length) },
+        headers: { "Content-Type": "application/json" },
         body: () => body,
         signature: signBody(body, this.secret, this.encoding),
       },

@@ -8,7 +8,12 @@ import { simulator } from "../support";
 import { startNodeRed, type RunningNodeRed } from "../package/node-red-process";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const IMAGES = path.resolve(__dirname, "..", "..", "docs", "images");
+// Screenshots go to test-results/screenshots on every run; UPDATE_SCREENSHOTS=1 writes the README's copies
+// in docs/images (they hold random ports, so a plain test run should not change committed files).
+const IMAGES = process.env.UPDATE_SCREENSHOTS
+  ? path.resolve(__dirname, "..", "..", "docs", "images")
+  : path.resolve(__dirname, "..", "..", "test-results", "screenshots");
+fs.mkdirSync(IMAGES, { recursive: true });
 const FLOW_TYPES = [
   "genesys-nexus-send",
   "genesys-nexus-upload",
