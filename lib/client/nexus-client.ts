@@ -474,7 +474,8 @@ export class NexusClient {
   private networkError(err: unknown, call: Call): NexusError {
     if (call.cancelled || this.closed) return new NexusAbortError(call.ctx);
     const e = err as { code?: string; message?: string; cause?: { code?: string } };
-    if (e.code === "ECONNABORTED" || e.code === "ETIMEDOUT") return new NexusTimeoutError(call.ctx, this.timeout);
+    // axios reports its own socket timeout as ECONNABORTED; ETIMEDOUT is the system's connect time-out.
+    if (e.code === "ECONNABORTED") return new NexusTimeoutError(call.ctx, this.timeout);
     // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
     const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
     return new NexusNetworkError(call.ctx, this.origin, code);
