@@ -68,3 +68,23 @@ export async function until(check: () => boolean, ms = 3000, what = "condition")
     await delay(10);
   }
 }
+
+/**
+ * Collects unhandled rejections and uncaught exceptions while a suite runs (registered in its before/after
+ * hooks): a suite asserts the list stays empty, i.e. nothing would have crashed the Node-RED process.
+ */
+export function watchCrashes(): unknown[] {
+  const crashes: unknown[] = [];
+  const onCrash = (err: unknown): void => {
+    crashes.push(err);
+  };
+  before(() => {
+    process.on("unhandledRejection", onCrash);
+    process.on("uncaughtException", onCrash);
+  });
+  after(() => {
+    process.off("unhandledRejection", onCrash);
+    process.off("uncaughtException", onCrash);
+  });
+  return crashes;
+}

@@ -4,6 +4,7 @@ import https from "https";
 import { signBody, type SignatureEncoding } from "../client/signature";
 import { newTraceId } from "../client/trace-id";
 import { readRawBody } from "../http/read-body";
+import { writeJson } from "../http/write-json";
 import type { ReceivedMessage } from "./simulator";
 
 /** How the simulator plays Genesys's side of the webhook. */
@@ -177,11 +178,7 @@ export class AgentSide {
 
   /** Control endpoints under /simulator/, for tests, the demo and people. */
   async handleControl(req: IncomingMessage, res: ServerResponse, url: URL, sim: { messages: ReceivedMessage[]; media: Map<string, unknown> }): Promise<void> {
-    const json = (status: number, value: unknown): void => {
-      const text = JSON.stringify(value);
-      res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
-      res.end(text);
-    };
+    const json = (status: number, value: unknown): void => writeJson(res, status, value);
     let body: Buffer;
     try {
       body = await readRawBody(req, 1024 * 1024);

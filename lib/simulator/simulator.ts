@@ -8,6 +8,7 @@ import { boundaryOf, parseMultipart } from "./multipart-parser";
 import { FaultInjector, type Fault, type FaultRates } from "./faults";
 import { AgentSide, type AgentOptions } from "./agent-side";
 import { BodyTooLargeError, readRawBody } from "../http/read-body";
+import { writeJson } from "../http/write-json";
 
 export interface SimulatorOptions {
   /** TCP port; 0 picks a free one (default 0). */
@@ -339,10 +340,8 @@ export class NexusSimulator {
   }
 
   private answer(req: IncomingMessage, res: ServerResponse, body: Buffer, status: number, envelope: unknown): void {
-    const text = JSON.stringify(envelope);
     this.record(req, body, status);
-    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
-    res.end(text);
+    writeJson(res, status, envelope);
   }
 
   private count(status: number): void {

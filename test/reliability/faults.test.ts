@@ -1,24 +1,17 @@
 import assert from "assert/strict";
 import type { NexusSimulator } from "../../lib/simulator";
-import { helper, simulator, until } from "../support";
+import { helper, simulator, until, watchCrashes } from "../support";
 import { expectError, expectOutput, flowFor, load, recordEnds } from "../nodes/flow";
 
 describe("reliability under faults", function () {
   this.timeout(120_000);
   let sim: NexusSimulator;
-  const crashes: unknown[] = [];
-  const onCrash = (err: unknown): void => {
-    crashes.push(err);
-  };
+  const crashes = watchCrashes();
 
   before(async () => {
     sim = await simulator();
-    process.on("unhandledRejection", onCrash);
-    process.on("uncaughtException", onCrash);
   });
   after(async () => {
-    process.off("unhandledRejection", onCrash);
-    process.off("uncaughtException", onCrash);
     await sim.close();
   });
   beforeEach(() => sim.reset());

@@ -1,7 +1,7 @@
 import assert from "assert/strict";
 import type { NexusSimulator } from "../../lib/simulator";
 import responseNode = require("../../nodes/genesys-nexus-webhook-response");
-import { channelCredentials, helper, simulator, until } from "../support";
+import { channelCredentials, helper, simulator, until, watchCrashes } from "../support";
 import { FLOW_NODES, flowFor, recordEnds, type Msg } from "../nodes/flow";
 
 /** A small seeded generator (mulberry32), so that a failing run can be repeated. */
@@ -68,20 +68,13 @@ function fuzzMessage(rnd: () => number, seq: number): Msg {
 describe("fuzzed input", function () {
   this.timeout(180_000);
   let sim: NexusSimulator;
-  const crashes: unknown[] = [];
-  const onCrash = (err: unknown): void => {
-    crashes.push(err);
-  };
+  const crashes = watchCrashes();
   const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort();
 
   before(async () => {
     sim = await simulator({ maxMessageBytes: 4 * 1024 * 1024 });
-    process.on("unhandledRejection", onCrash);
-    process.on("uncaughtException", onCrash);
   });
   after(async () => {
-    process.off("unhandledRejection", onCrash);
-    process.off("uncaughtException", onCrash);
     await sim.close();
   });
   afterEach(async () => {
