@@ -4,9 +4,10 @@
  * and prints one JSON line: requests per second, latency percentiles and CPU per request.
  */
 import axios, { type AxiosInstance } from "axios";
-import { createHmac, randomBytes } from "crypto";
+import { createHmac } from "crypto";
 import FormData from "form-data";
 import http from "http";
+import { newTraceId } from "../lib/client/trace-id";
 import { embeddedNodeRed, type RedApi } from "./embedded-node-red";
 
 const [variant, concurrencyArg, secondsArg, baseUrl] = process.argv.slice(2);
@@ -89,7 +90,7 @@ async function rawClient(): Promise<() => (done: (ok: boolean) => void) => void>
           "Content-Length": body.length,
           "X-Hub-Signature": sign(body),
           "x-ccid": CCID,
-          "X-B3-TraceId": randomBytes(16).toString("hex"),
+          "X-B3-TraceId": newTraceId(),
         },
       },
       (res) => {
@@ -126,7 +127,7 @@ function axiosAlone(withSignal = false): () => (done: (ok: boolean) => void) => 
     const body = Buffer.from(JSON.stringify(message()));
     client
       .post(url, body, {
-        headers: { "Content-Type": "application/json", "X-Hub-Signature": sign(body), "x-ccid": CCID, "X-B3-TraceId": randomBytes(16).toString("hex") },
+        headers: { "Content-Type": "application/json", "X-Hub-Signature": sign(body), "x-ccid": CCID, "X-B3-TraceId": newTraceId() },
         signal: withSignal ? new AbortController().signal : undefined,
       })
       .then((res) => {

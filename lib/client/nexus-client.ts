@@ -1,4 +1,3 @@
-import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import http from "http";
 import https from "https";
 import { createWriteStream, promises as fsp } from "fs";
@@ -16,6 +15,7 @@ import {
   NexusTimeoutError,
   type RequestContext,
 } from "./errors";
+import { HttpExchange, type HttpAnswer } from "./http-exchange";
 import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
 import { proxyAgent, proxyUrlFor, type ProxyOptions } from "./proxy";
@@ -141,7 +141,7 @@ export class NexusClient {
   readonly channelId: string;
   readonly timeout: number;
   readonly retryPolicy: RetryPolicy;
-  private readonly channelUrl: string;
+  private readonly requestPath: string;
   private readonly channelPath: string;
   private readonly origin: string;
   private readonly secret: string;
@@ -149,7 +149,7 @@ export class NexusClient {
   private readonly baseHeaders: Record<string, string>;
   private readonly emptySignature: string;
   private readonly maxStreamBytes: number;
-  private readonly http: AxiosInstance;
+  private readonly exchange: HttpExchange;
   private readonly ownAgent: http.Agent;
   private readonly limiter: RequestLimiter;
   private readonly inFlight = new Set<Call>();
@@ -182,8 +182,8 @@ export class NexusClient {
     this.maxStreamBytes = positiveInt(options.maxStreamBytes, DEFAULTS.maxStreamBytes, 1);
     this.origin = url.origin;
     this.channelPath = `/channels/${this.channelId}`;
-    this.channelUrl = baseUrl.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
-    this.baseHeaders = { "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
+    this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
+    this.baseHeaders = { Accept: "application/json, */*", "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
     if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = options.apiKey;
     this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
 
@@ -196,19 +196,7 @@ export class NexusClient {
       : url.protocol === "https:"
         ? new https.Agent(agentOptions)
         : new http.Agent(agentOptions);
-    this.http = axios.create({
-      httpAgent: url.protocol === "http:" ? this.ownAgent : undefined,
-      httpsAgent: url.protocol === "https:" ? this.ownAgent : undefined,
-      proxy: false,
-      maxRedirects: 0,
-      maxBodyLength: Infinity,
-      maxContentLength: -1,
-      // Bodies go out and come back as bytes: what is signed is what is sent.
-      transformRequest: [(data: unknown) => data],
-      transformResponse: [(data: unknown) => data],
-      responseType: "arraybuffer",
-      validateStatus: null,
-    });
+    this.exchange = new HttpExchange(url, this.ownAgent);
   }
 
   /** Requests in flight and waiting, for a status line. */
@@ -238,7 +226,7 @@ export class NexusClient {
   async uploadMedia(source: UploadSource, options: CallOptions = {}): Promise<UploadResult> {
     const traceId = this.traceIdFor(options);
     const upload = await prepareUpload(source, this.secret, this.encoding, this.maxStreamBytes);
-    let res: AxiosResponse;
+    let res: HttpAnswer;
     try {
       res = await this.request(
         { method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature },
@@ -348,7 +336,7 @@ export class NexusClient {
     return `/media/${encodeURIComponent(id as string)}`;
   }
 
-  private envelopeOf(res: AxiosResponse, method: string, subPath: string, traceId: string): unknown {
+  private envelopeOf(res: HttpAnswer, method: string, subPath: string, traceId: string): unknown {
     const body = res.data as Buffer;
     const contentType = headerText(res.headers["content-type"]);
     const envelope = parseEnvelope(body, contentType);
@@ -368,7 +356,7 @@ export class NexusClient {
   }
 
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
-  private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<AxiosResponse> {
+  private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
     const ctx: RequestContext = { method: spec.method, path: this.channelPath + spec.subPath, traceId };
     if (this.closed) throw new NexusAbortError(ctx);
     const call = new Call(ctx);
@@ -396,7 +384,7 @@ export class NexusClient {
     }
   }
 
-  private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<AxiosResponse> {
+  private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
     const { retries } = this.retryPolicy;
     const { ctx } = call;
     for (let retry = 0; ; retry++) {
@@ -425,57 +413,49 @@ export class NexusClient {
   }
 
   /**
-   * One HTTP attempt. Its time limit is our own timer over the whole answer; axios gets no AbortSignal (it
-   * costs every request dearly), so a call that is cancelled or timed out is answered at once and its
-   * request is left to end by itself: axios's socket timeout, or the agent destroyed on close, ends it.
+   * One HTTP attempt. Its time limit is our own timer over the whole answer (for a streamed download, over
+   * the answer's start); a time-out or a cancel ends the request and destroys its socket at once.
    */
-  private attempt(spec: RequestSpec, call: Call): Promise<AxiosResponse> {
+  private attempt(spec: RequestSpec, call: Call): Promise<HttpAnswer> {
     const { ctx } = call;
     if (call.cancelled) return Promise.reject(new NexusAbortError(ctx));
-    return new Promise<AxiosResponse>((resolve, reject) => {
-      let settled = false;
-      const settle = (fail: Error | undefined, res?: AxiosResponse): void => {
-        if (settled) return;
-        settled = true;
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stop();
+        settle(new NexusTimeoutError(ctx, this.timeout));
+      }, this.timeout);
+      const settle = (fail: Error | undefined, res?: HttpAnswer): void => {
         clearTimeout(timer);
         call.onCancel = undefined;
         if (fail) reject(fail);
-        else resolve(res as AxiosResponse);
+        else resolve(res as HttpAnswer);
       };
-      const timer = setTimeout(() => settle(new NexusTimeoutError(ctx, this.timeout)), this.timeout);
-      call.onCancel = () => settle(new NexusAbortError(ctx));
-      this.http
-        .request({
+      call.onCancel = () => {
+        stop();
+        settle(new NexusAbortError(ctx));
+      };
+      const stop = this.exchange.send(
+        {
           method: spec.method,
-          url: this.channelUrl + spec.subPath,
+          path: this.requestPath + spec.subPath,
           headers: {
             ...this.baseHeaders,
             ...spec.headers,
             "X-Hub-Signature": spec.signature,
             "X-B3-TraceId": ctx.traceId as string,
           },
-          data: spec.body?.(),
-          timeout: this.timeout,
-          responseType: spec.stream ? "stream" : "arraybuffer",
-        })
-        .then(
-          (res) => {
-            if (!spec.stream || (res.status >= 200 && res.status < 300)) return settle(undefined, res);
-            readSome(res.data as Readable, 64 * 1024).then(
-              (body) => settle(undefined, { ...res, data: body }),
-              (err: unknown) => settle(this.networkError(err, call)),
-            );
-          },
-          (err: unknown) => settle(this.networkError(err, call)),
-        );
+          body: spec.body?.(),
+          stream: spec.stream,
+        },
+        (err, res) => settle(err && this.networkError(err, call), res),
+      );
     });
   }
 
   private networkError(err: unknown, call: Call): NexusError {
     if (call.cancelled || this.closed) return new NexusAbortError(call.ctx);
     const e = err as { code?: string; message?: string; cause?: { code?: string } };
-    // axios reports its own socket timeout as ECONNABORTED; ETIMEDOUT is the system's connect time-out.
-    if (e.code === "ECONNABORTED") return new NexusTimeoutError(call.ctx, this.timeout);
+    // ETIMEDOUT is the system's connect time-out, not the channel's: a network error like the others.
     // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
     const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
     return new NexusNetworkError(call.ctx, this.origin, code);
@@ -544,17 +524,6 @@ class Call {
       );
     });
   }
-}
-
-/** Reads at most `max` bytes of an error answer's body, and drops the rest. */
-async function readSome(stream: Readable, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    if (size < max) chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return Buffer.concat(chunks).subarray(0, max);
 }
 
 function headerText(value: unknown): string | undefined {

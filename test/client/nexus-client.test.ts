@@ -11,11 +11,12 @@ import {
   NexusTimeoutError,
   NexusAbortError,
   NexusOverloadError,
+  CallCanceller,
   signBody,
   type ChannelOptions,
 } from "../../lib/client";
 import type { NexusSimulator } from "../../lib/simulator";
-import { API_KEY, CCID, CHANNEL, SECRET, refusedUrl, simulator } from "../support";
+import { API_KEY, CCID, CHANNEL, SECRET, refusedUrl, simulator, until } from "../support";
 
 describe("NexusClient against the simulator", () => {
   let sim: NexusSimulator;
@@ -304,6 +305,27 @@ describe("NexusClient against the simulator", () => {
   });
 
   describe("lifecycle and load", () => {
+    it("closes the connection of a call that timed out or was cancelled, at once", async () => {
+      const quick = make({ timeout: 300 });
+      try {
+        sim.injectFaults({ kind: "hang" });
+        await assert.rejects(quick.sendMessage({}), NexusTimeoutError);
+        await until(() => sim.connectionCount === 0, 1000, "the timed-out connection to close");
+        sim.injectFaults({ kind: "hang" });
+        const canceller = new CallCanceller();
+        // The channel's own time limit (30 s) is far away: only the cancel can end this connection.
+        const pending = client.sendMessage({}, { canceller });
+        await until(() => sim.connectionCount === 1, 1000, "the request to arrive");
+        canceller.cancel();
+        await assert.rejects(pending, NexusAbortError);
+        await until(() => sim.connectionCount === 0, 1000, "the cancelled connection to close");
+        // The next call opens a fresh connection and is answered normally.
+        assert.equal((await client.sendMessage({})).statusCode, 200);
+      } finally {
+        quick.close();
+      }
+    });
+
     it("close() aborts calls in flight with a clear error", async () => {
       sim.injectFaults({ kind: "hang" });
       const pending = client.sendMessage({});
