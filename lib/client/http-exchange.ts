@@ -47,10 +47,16 @@ export class HttpExchange {
   send(req: ExchangeRequest, done: (err: Error | undefined, answer?: HttpAnswer) => void): () => void {
     let finished = false;
     let outgoing: http.ClientRequest | undefined;
+    const body = req.body;
+    // A request that ends early takes its body stream with it, so that nothing (a file, say) stays open.
+    const abandon = (): void => {
+      outgoing?.destroy();
+      if (body && !Buffer.isBuffer(body)) body.destroy();
+    };
     const finish = (err: Error | undefined, answer?: HttpAnswer): void => {
       if (finished) return;
       finished = true;
-      if (err) outgoing?.destroy();
+      if (err) abandon();
       done(err, answer);
     };
     try {
@@ -58,7 +64,7 @@ export class HttpExchange {
     } catch (err) {
       // An invalid header value (a control character in a configured key, say) throws before sending.
       finish(err as Error);
-      return () => undefined;
+      return abandon;
     }
     outgoing.on("error", (err) => finish(err));
     outgoing.on("response", (res) => {
@@ -81,7 +87,6 @@ export class HttpExchange {
         if (!res.complete) finish(Object.assign(new Error("The connection closed before the answer was complete."), { code: "ECONNRESET" }));
       });
     });
-    const body = req.body;
     if (body === undefined) outgoing.end();
     else if (Buffer.isBuffer(body)) outgoing.end(body);
     else {
@@ -90,7 +95,7 @@ export class HttpExchange {
     }
     return () => {
       finished = true;
-      outgoing?.destroy();
+      abandon();
     };
   }
 }

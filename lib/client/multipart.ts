@@ -180,7 +180,7 @@ async function prepareFileUpload(
     if (err instanceof NexusInputError) throw err;
     throw new NexusInputError("file-unreadable", { path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
   }
-  const streamForm = (): FormData => newForm(boundary, createReadStream(path), filename, contentType, size);
+  const streamForm = (file = createReadStream(path)): FormData => newForm(boundary, file, filename, contentType, size);
 
   const hmac = createSignatureHmac(secret);
   const pass = new PassThrough();
@@ -202,8 +202,11 @@ async function prepareFileUpload(
     headers: headersOf(hashing, length),
     body: () => {
       const out = new PassThrough();
-      const form = streamForm();
+      const file = createReadStream(path);
+      const form = streamForm(file);
       form.on("error", (err) => out.destroy(err));
+      // form-data does not pass a destroy on to its parts: a request that ends early closes the file here.
+      out.on("close", () => file.destroy());
       return form.pipe(out);
     },
     dispose: () => Promise.resolve(),

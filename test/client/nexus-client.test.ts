@@ -1,5 +1,7 @@
 import assert from "assert/strict";
 import { promises as fsp } from "fs";
+import http from "http";
+import type { AddressInfo } from "net";
 import os from "os";
 import path from "path";
 import { Readable } from "stream";
@@ -323,6 +325,37 @@ describe("NexusClient against the simulator", () => {
         assert.equal((await client.sendMessage({})).statusCode, 200);
       } finally {
         quick.close();
+      }
+    });
+
+    it("closes the file of a file upload that timed out", async function () {
+      if (process.platform !== "linux") this.skip();
+      const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "nexus-fd-"));
+      const file = path.join(dir, "big.bin");
+      await fsp.writeFile(file, Buffer.alloc(8 * 1024 * 1024, 7));
+      // A server that never reads the body: the upload stalls with its file half read.
+      const stalling = http.createServer(() => undefined);
+      await new Promise<void>((resolve) => stalling.listen(0, "127.0.0.1", resolve));
+      const { port } = stalling.address() as AddressInfo;
+      const quick = make({ baseUrl: `http://127.0.0.1:${port}/nexus/v3`, timeout: 200 });
+      const openFiles = async (): Promise<number> => {
+        const fds = await fsp.readdir("/proc/self/fd");
+        const targets = await Promise.all(fds.map((fd) => fsp.readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+        return targets.filter((t) => t === file).length;
+      };
+      try {
+        for (let i = 0; i < 3; i++) await assert.rejects(quick.uploadMedia({ path: file }), NexusTimeoutError);
+        let open = await openFiles();
+        for (let i = 0; i < 20 && open > 0; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          open = await openFiles();
+        }
+        assert.equal(open, 0, "the upload's file is still open");
+      } finally {
+        quick.close();
+        stalling.closeAllConnections();
+        await new Promise((resolve) => stalling.close(resolve));
+        await fsp.rm(dir, { recursive: true });
       }
     });
 
