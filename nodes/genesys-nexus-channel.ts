@@ -29,6 +29,8 @@ interface HttpProxyNode {
 
 interface ChannelCredentials {
   secret?: string;
+  /** The secret being rotated out: webhooks still accept it; outgoing calls never use it. */
+  previousSecret?: string;
   apiKey?: string;
 }
 
@@ -77,7 +79,9 @@ export = function (RED: NodeAPI): void {
       return client;
     };
 
-    this.signingSecret = (): string | undefined => credentials.secret || undefined;
+    const secrets = credentials.secret ? [credentials.secret, ...(credentials.previousSecret ? [credentials.previousSecret] : [])] : [];
+    this.verificationSecrets = (): string[] => secrets;
+    (this as { channelId: string }).channelId = String(config.channelId ?? "").trim();
 
     this.on("close", (_removed: boolean, done: () => void) => {
       client?.close();
@@ -89,6 +93,7 @@ export = function (RED: NodeAPI): void {
   RED.nodes.registerType("genesys-nexus-channel", GenesysNexusChannel as never, {
     credentials: {
       secret: { type: "password" },
+      previousSecret: { type: "password" },
       apiKey: { type: "password" },
     },
   });

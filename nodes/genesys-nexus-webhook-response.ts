@@ -1,8 +1,7 @@
 import { randomUUID } from "crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { translator } from "../lib/nodes/i18n";
-import { pendingReplies } from "../lib/nodes/pending-replies";
-import { REFUSAL_BODIES } from "../lib/webhook/delivery";
+import { replyHandles } from "../lib/webhook/reply-handles";
 import english from "./locales/en-US/genesys-nexus-webhook-response.json";
 
 /** `genesys-nexus-webhook-response`: answers the webhook request a message came from. */
@@ -23,7 +22,7 @@ export = function (RED: NodeAPI): void {
     };
     node.on("input", (message, _send, done) => {
       const msg = message as typeof message & { _webhook?: { id?: unknown }; statusCode?: unknown; messageId?: unknown };
-      const reply = pendingReplies.take(msg._webhook?.id);
+      const reply = replyHandles.take(msg._webhook?.id);
       if (!reply) {
         show("red", noRequest);
         done(new Error(t("errors.no-request")));
@@ -31,15 +30,14 @@ export = function (RED: NodeAPI): void {
       }
       const status = typeof msg.statusCode === "string" ? Number(msg.statusCode) : msg.statusCode;
       if (typeof status === "number" && status >= 500 && status <= 599) {
-        reply.answer(status, REFUSAL_BODIES[status] ?? { error: "Redeliver" });
+        reply.answer(status);
         show("yellow", t("status.redeliver", { status }));
         done();
         return;
       }
       const given = msg.messageId;
       const messageId = typeof given === "string" && given !== "" ? given : typeof given === "number" ? String(given) : randomUUID();
-      reply.answer(200, { messageId });
-      reply.remember(messageId);
+      reply.answer(200, messageId);
       show("green", answered);
       done();
     });

@@ -1,20 +1,20 @@
-import { randomUUID } from "crypto";
 import type { ServerResponse } from "http";
 import type { Node, NodeAPI, NodeDef } from "node-red";
-import { inspectDelivery, REFUSAL_BODIES } from "../lib/webhook/delivery";
-import { AnsweredMemory } from "../lib/nodes/answered-memory";
+import { inspectDelivery, refusal } from "../lib/webhook/delivery";
+import { WebhookDeliveries, GIVE_BACK_FACTOR } from "../lib/webhook/deliveries";
 import type { ChannelConfigNode } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
-import { pendingReplies, type PendingReply } from "../lib/nodes/pending-replies";
 import { RateLog } from "../lib/nodes/rate-log";
 import { normalizePath, rawBodyOf, rawBodyRoutes, routerStack, type CapturedRequest } from "../lib/nodes/raw-body-capture";
+import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
 
 interface WebhookDef extends NodeDef {
   channel: string;
   url: string;
   replyTimeout?: number | string;
+  dedupeStore?: string;
   contextStore?: string;
   remember?: number | string;
   maxBodyBytes?: number | string;
@@ -25,30 +25,31 @@ function numberOr(value: unknown, fallback: number): number {
   return value !== "" && value !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
+/** How long a node that stops waits for its dedupe store to write what is pending and disconnect. */
+const CLOSE_BOUND_MS = 3000;
+
 /** `genesys-nexus-webhook`: receives agent messages that Genesys POSTs, verified, once each. */
 export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-webhook", english);
   const routes = rawBodyRoutes(RED);
 
-  function GenesysNexusWebhook(this: Node, config: WebhookDef): void {
+  function GenesysNexusWebhook(this: Node & { credentials?: { redisUrl?: string } }, config: WebhookDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const channel = RED.nodes.getNode(config.channel) as ChannelConfigNode | null;
-    const secret = channel?.signingSecret();
+    const secrets = channel?.verificationSecrets() ?? [];
     const path = config.url ? normalizePath(config.url) : "";
     const replyTimeout = numberOr(config.replyTimeout, 8000);
     const limit = numberOr(config.maxBodyBytes, 1024 * 1024);
-    const memory = new AnsweredMemory(node.context(), config.contextStore || undefined, numberOr(config.remember, 1000));
-    const waiting = new Map<string, PendingReply>();
-    const badSignatures = new RateLog(
-      (line) => node.warn(line),
-      t("errors.bad-signature"),
-      (count, seconds) => t("errors.bad-signatures", { count, seconds }),
-    );
+    const redisUrl = node.credentials?.redisUrl;
+    const warnRate = (first: string, repeated: (count: number, seconds: number) => string): RateLog => new RateLog((line) => node.warn(line), first, repeated);
+    const badSignatures = warnRate(t("errors.bad-signature"), (count, seconds) => t("errors.bad-signatures", { count, seconds }));
+    const lateReplies = warnRate(t("errors.reply-timeout", { ms: replyTimeout }), (count, seconds) => t("errors.reply-timeouts", { count, seconds }));
+    let storeError: RateLog | undefined;
 
     // The status changes only when it differs from the one shown: never once per delivery under load.
     let shown = "";
-    const show = (fill: "red" | "green", shape: "ring" | "dot", key: string): void => {
+    const show = (fill: "red" | "green" | "yellow", shape: "ring" | "dot", key: string): void => {
       if (shown === key) return;
       shown = key;
       node.status({ fill, shape, text: t(key) });
@@ -59,76 +60,84 @@ export = function (RED: NodeAPI): void {
       node.error(t("errors.no-url"));
       return;
     }
-    if (!channel || !secret) {
+    if (secrets.length === 0) {
       show("red", "ring", "status.no-channel");
       node.error(t("errors.no-channel"));
     }
 
+    const storeEvents = {
+      onReady: () => {
+        if (shown === "status.store-error") show("green", "ring", "status.store-ok");
+      },
+      onError: (err: Error) => {
+        show("red", "ring", "status.store-error");
+        const message = scrubbed(err.message, redisUrl);
+        storeError ??= warnRate(t("errors.store-error", { message }), (count, seconds) => t("errors.store-errors", { count, seconds }));
+        storeError.hit();
+      },
+    };
+    const store = webhookDedupeStore(
+      node.context(),
+      {
+        dedupeStore: config.dedupeStore,
+        contextStore: config.contextStore,
+        remember: numberOr(config.remember, 1000),
+        redisUrl,
+        channelId: channel?.channelId ?? "",
+        path,
+        commandTimeoutMs: Math.min(2000, replyTimeout),
+      },
+      storeEvents,
+    );
+    if ("invalid" in store) {
+      show("red", "ring", "status.no-redis-url");
+      node.error(t("errors.redis-url"));
+    }
+    const deliveries =
+      "invalid" in store
+        ? undefined
+        : new WebhookDeliveries({
+            store,
+            replyTimeoutMs: replyTimeout,
+            remember: numberOr(config.remember, 1000),
+            emit: (payload, traceId, handle) => {
+              show("green", "dot", "status.received");
+              node.send({ _msgid: RED.util.generateId(), payload, traceId, _webhook: { id: handle } } as never);
+            },
+            onStoreError: storeEvents.onError,
+            onStoreOk: storeEvents.onReady,
+            onAnswerNotKept: (err) => node.warn(t("errors.answer-not-kept", { message: scrubbed(err.message, redisUrl) })),
+            onReplyTimeout: () => lateReplies.hit(),
+            onGiveBack: () => node.warn(t("errors.gave-back", { ms: replyTimeout * GIVE_BACK_FACTOR })),
+          });
+
     const handler = (req: CapturedRequest, res: ServerResponse): void => {
       receive(req, res).catch((err: unknown) => {
         node.error(t("errors.receive-failed", { message: (err as Error).message }));
-        writeJson(res, 500, REFUSAL_BODIES[500]);
+        writeJson(res, 500, refusal(500));
       });
     };
 
     async function receive(req: CapturedRequest, res: ServerResponse): Promise<void> {
-      if (!secret) return writeJson(res, 503, REFUSAL_BODIES[503]);
+      if (secrets.length === 0 || !deliveries) return writeJson(res, 503, refusal(503));
       const raw = await rawBodyOf(req, limit);
       if (raw === "too-large") {
         res.setHeader("Connection", "close");
-        return writeJson(res, 413, REFUSAL_BODIES[413]);
+        return writeJson(res, 413, refusal(413));
       }
       if (raw === undefined) {
         node.error(t("errors.body-consumed"));
-        return writeJson(res, 500, REFUSAL_BODIES[500]);
+        return writeJson(res, 500, refusal(500));
       }
-      const verdict = inspectDelivery(raw, req.headers, secret);
+      const verdict = inspectDelivery(raw, req.headers, secrets);
       if (!verdict.accepted) {
         if (verdict.status === 401) {
           badSignatures.hit();
           show("red", "ring", "status.refused-signature");
         }
-        return writeJson(res, verdict.status, REFUSAL_BODIES[verdict.status]);
+        return writeJson(res, verdict.status, refusal(verdict.status));
       }
-      // A redelivery of a message being answered right now waits for that answer.
-      const inFlight = waiting.get(verdict.key);
-      if (inFlight) {
-        inFlight.responses.push(res);
-        return;
-      }
-      const answered = await memory.recall(verdict.key);
-      if (answered !== undefined) return writeJson(res, 200, { messageId: answered });
-      emit(verdict.payload, verdict.traceId, verdict.key, res);
-    }
-
-    function emit(payload: unknown, traceId: string, key: string, res: ServerResponse): void {
-      const id = randomUUID();
-      let done = false;
-      const reply: PendingReply = {
-        id,
-        key,
-        responses: [res],
-        answer(status, body) {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          waiting.delete(key);
-          pendingReplies.take(id);
-          for (const r of reply.responses) writeJson(r, status, body);
-        },
-        remember(messageId) {
-          memory.remember(key, messageId).catch((err: unknown) => node.warn(t("errors.remember-failed", { message: (err as Error).message })));
-        },
-      };
-      // No answer in time: 503, so Genesys delivers again.
-      const timer = setTimeout(() => {
-        node.warn(t("errors.reply-timeout", { ms: replyTimeout }));
-        reply.answer(503, REFUSAL_BODIES[503]);
-      }, replyTimeout);
-      waiting.set(key, reply);
-      pendingReplies.add(reply);
-      show("green", "dot", "status.received");
-      node.send({ _msgid: RED.util.generateId(), payload, traceId, _webhook: { id } } as never);
+      deliveries.receive(verdict.key, verdict.payload, verdict.traceId, (status, body) => writeJson(res, status, body));
     }
 
     routes.add(path, limit);
@@ -142,13 +151,18 @@ export = function (RED: NodeAPI): void {
           if (stack[i].route?.stack?.some((layer) => layer.handle === handler)) stack.splice(i, 1);
         }
       }
-      // Requests still waiting are asked to come again.
-      for (const reply of [...waiting.values()]) reply.answer(503, REFUSAL_BODIES[503]);
       badSignatures.flush();
+      lateReplies.flush();
+      storeError?.flush();
       node.status({});
-      done();
+      // Requests still waiting are asked to come again; what the flow has is given back.
+      const closing = deliveries?.close().catch((err: unknown) => node.warn(t("errors.answer-not-kept", { message: scrubbed((err as Error).message, redisUrl) })));
+      const bound = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_BOUND_MS).unref());
+      void Promise.race([closing, bound]).then(() => done());
     });
   }
 
-  RED.nodes.registerType("genesys-nexus-webhook", GenesysNexusWebhook);
+  RED.nodes.registerType("genesys-nexus-webhook", GenesysNexusWebhook as never, {
+    credentials: { redisUrl: { type: "text" } },
+  });
 };

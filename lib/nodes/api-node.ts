@@ -7,8 +7,13 @@ import { NodeStatus } from "./node-status";
 export interface ChannelConfigNode extends Node {
   /** The channel's client; throws a NexusInputError when the channel is misconfigured. */
   client(): NexusClient;
-  /** The channel secret, for verifying webhook deliveries; undefined when none is set. */
-  signingSecret(): string | undefined;
+  /**
+   * The secrets a webhook delivery may be signed with: the channel secret, then the one being rotated out
+   * (`previousSecret`). Empty when the channel has no secret.
+   */
+  verificationSecrets(): string[];
+  /** The Genesys channel id, which scopes what webhooks share between instances. */
+  readonly channelId: string;
 }
 
 export type FlowMessage = NodeMessageInFlow & Record<string, unknown>;

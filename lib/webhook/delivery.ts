@@ -17,12 +17,19 @@ export const REFUSAL_BODIES: Record<number, { error: string }> = {
   503: { error: "Service Unavailable" },
 };
 
+/** The body of a refusal or redelivery request with this status. */
+export function refusal(status: number): { error: string } {
+  return REFUSAL_BODIES[status] ?? { error: "Redeliver" };
+}
+
 /**
- * Verifies `X-Hub-Signature` over the raw body (hex or base64, constant time), then parses the JSON. A wrong
- * or missing signature is refused before the body is even parsed.
+ * Verifies `X-Hub-Signature` over the raw body (hex or base64, constant time) with any of the secrets (the
+ * channel's, then the one being rotated out), then parses the JSON. A wrong or missing signature is refused
+ * before the body is even parsed.
  */
-export function inspectDelivery(rawBody: Buffer, headers: IncomingHttpHeaders, secret: string): DeliveryVerdict {
-  if (!verifySignature(rawBody, headers["x-hub-signature"], secret)) return { accepted: false, status: 401 };
+export function inspectDelivery(rawBody: Buffer, headers: IncomingHttpHeaders, secrets: readonly string[]): DeliveryVerdict {
+  const signature = headers["x-hub-signature"];
+  if (!secrets.some((secret) => verifySignature(rawBody, signature, secret))) return { accepted: false, status: 401 };
   let payload: unknown;
   try {
     payload = JSON.parse(rawBody.toString("utf8"));

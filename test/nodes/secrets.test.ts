@@ -53,7 +53,7 @@ describe("secrets stay in credentials", () => {
     for (const [what, value] of seen) assertClean(what, value);
   });
 
-  it("declares the secret and API key as password credentials, not as properties", async () => {
+  it("declares the secret, the previous secret and the API key as password credentials, not as properties", async () => {
     const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }));
     const channel = helper.getNode("chan");
     assert.equal(channel.credentials.secret, SECRET);
@@ -61,7 +61,7 @@ describe("secrets stay in credentials", () => {
     assert.equal(channel.secret, undefined);
     assert.equal(channel.apiKey, undefined);
     const def = helper._RED.nodes.getCredentialDefinition("genesys-nexus-channel");
-    assert.deepEqual(def, { secret: { type: "password" }, apiKey: { type: "password" } });
+    assert.deepEqual(def, { secret: { type: "password" }, previousSecret: { type: "password" }, apiKey: { type: "password" } });
     void loaded;
   });
 

@@ -55,7 +55,7 @@ describe("genesys-nexus-webhook and -response in the Node-RED runtime", () => {
     ].map((n) => ((n as { id: string }).id === "hook" ? { ...n, ...webhook } : n));
   }
 
-  async function load(webhook: Record<string, unknown> = {}, answer: "auto" | "manual" = "auto", credentials = channelCredentials): Promise<{ emitted: Msg[] }> {
+  async function load(webhook: Record<string, unknown> = {}, answer: "auto" | "manual" = "auto", credentials: Record<string, unknown> = channelCredentials): Promise<{ emitted: Msg[] }> {
     await helper.load([...FLOW_NODES, mountedWebhookNode, responseNode, changeNode], flow(webhook, answer), credentials);
     const emitted: Msg[] = [];
     helper.getNode("out").on("input", (m: Msg) => emitted.push(m));
@@ -185,21 +185,83 @@ describe("genesys-nexus-webhook and -response in the Node-RED runtime", () => {
     assert.deepEqual(first.body, { messageId: "reply-dup-1" });
     assert.deepEqual(again, first);
     assert.equal(emitted.length, 1);
-    const remembered = helper.getNode("hook").context().get("answeredDeliveries");
-    assert.equal(remembered["id:dup-1"].id, "reply-dup-1");
+    // One context entry per delivery, holding the answer.
+    const context = helper.getNode("hook").context();
+    const keys = context.keys().filter((k: string) => k.startsWith("delivery_"));
+    assert.equal(keys.length, 1);
+    assert.equal(context.get(keys[0]).id, "reply-dup-1");
   });
 
-  it("lets a redelivery after a missed reply enter the flow and be answered", async () => {
+  it("keeps an answer that comes after the reply timeout, and gives it to the redelivery without entering the flow again", async () => {
     const { emitted } = await load({ replyTimeout: 150 }, "manual");
-    const out = helper.getNode("out");
-    const reply = helper.getNode("reply");
-    let calls = 0;
-    out.on("input", (m: Msg) => {
-      if (++calls === 2) reply.receive({ ...m, messageId: "second-time" });
-    });
-    const body = agentMessage("missed");
+    const caught: Msg[] = [];
+    helper.getNode("caught").on("input", (m: Msg) => caught.push(m));
+    const body = agentMessage("late-1");
     assert.equal((await post(body, signed(body))).status, 503);
-    assert.deepEqual((await post(body, signed(body))).body, { messageId: "second-time" });
+    helper.getNode("reply").receive({ ...emitted[0], messageId: "answered-late" });
+    await delay(30);
+    assert.deepEqual(caught, [], "a late answer is no error");
+    const again = await post(body, signed(body));
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, { messageId: "answered-late" });
+    assert.equal(emitted.length, 1);
+  });
+
+  it("lets a redelivery that arrives while the flow still works wait for the answer instead of entering again", async () => {
+    const { emitted } = await load({ replyTimeout: 200 }, "manual");
+    const body = agentMessage("slow-1");
+    assert.equal((await post(body, signed(body))).status, 503);
+    const second = post(body, signed(body));
+    await delay(50);
+    helper.getNode("reply").receive({ ...emitted[0], messageId: "slow-answer" });
+    assert.deepEqual((await second).body, { messageId: "slow-answer" });
+    // One that finds the flow still working past its own reply timeout gets 503, and still does not enter.
+    const other = agentMessage("slow-2");
+    assert.equal((await post(other, signed(other))).status, 503);
+    assert.equal((await post(other, signed(other))).status, 503);
+    assert.equal(emitted.length, 2);
+  });
+
+  it("gives a delivery the flow never answers back after four reply timeouts, so that it enters again", async () => {
+    const { emitted } = await load({ replyTimeout: 100 }, "manual");
+    const body = agentMessage("lost-1");
+    assert.equal((await post(body, signed(body))).status, 503);
+    assert.equal((await post(body, signed(body))).status, 503);
+    assert.equal(emitted.length, 1);
+    await delay(250);
+    const third = post(body, signed(body));
+    await until(() => emitted.length === 2, 1000, "the delivery to enter again");
+    helper.getNode("reply").receive({ ...emitted[1], messageId: "second-chance" });
+    assert.deepEqual((await third).body, { messageId: "second-chance" });
+  });
+
+  it("lets a redelivery enter again after the flow answered 5xx", async () => {
+    const { emitted } = await load({ replyTimeout: 1000 }, "manual");
+    const reply = helper.getNode("reply");
+    helper.getNode("out").on("input", (m: Msg) => reply.receive(emitted.length === 1 ? { ...m, statusCode: 503 } : { ...m, messageId: "retried" }));
+    const body = agentMessage("asked-again");
+    assert.equal((await post(body, signed(body))).status, 503);
+    assert.deepEqual((await post(body, signed(body))).body, { messageId: "retried" });
+    assert.equal(emitted.length, 2);
+  });
+
+  it("lets 10 concurrent deliveries of one message enter once, and gives all of them its one messageId", async () => {
+    const { emitted } = await load({ replyTimeout: 2000 }, "manual");
+    helper.getNode("out").on("input", (m: Msg) => setTimeout(() => helper.getNode("reply").receive({ ...m, messageId: "only-one" }), 50));
+    const body = agentMessage("burst");
+    const answers = await Promise.all(Array.from({ length: 10 }, () => post(body, signed(body))));
+    for (const a of answers) assert.deepEqual(a, { status: 200, body: { messageId: "only-one" } });
+    assert.equal(emitted.length, 1);
+  });
+
+  it("accepts the channel's previous secret next to its secret, and no other", async () => {
+    const { emitted } = await load({}, "auto", { chan: { secret: "new-secret-2", previousSecret: SECRET, apiKey: API_KEY } });
+    const old = agentMessage("rot-old");
+    assert.equal((await post(old, signed(old))).status, 200);
+    const fresh = agentMessage("rot-new");
+    assert.equal((await post(fresh, { "X-Hub-Signature": signBody(fresh, "new-secret-2") })).status, 200);
+    const other = agentMessage("rot-other");
+    assert.equal((await post(other, { "X-Hub-Signature": signBody(other, "some-third-secret") })).status, 401);
     assert.equal(emitted.length, 2);
   });
 

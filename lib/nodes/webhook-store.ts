@@ -1,0 +1,58 @@
+import { createHash } from "crypto";
+import type { NodeContextData } from "node-red";
+import { KeyValueDedupeStore, type DedupeStore, type KeyValue } from "../webhook/dedupe-store";
+import { checkRedisUrl, connectRedis, RedisDedupeStore, type RedisEvents } from "../webhook/redis-dedupe-store";
+
+const CONTEXT_PREFIX = "delivery_";
+
+/** A node's context, in one context store, as the key-value store the dedupe memory writes to. */
+function contextKeyValue(context: NodeContextData, store: string | undefined): KeyValue {
+  const ctx = context as unknown as {
+    get(key: string, store: string | undefined, cb: (err: Error | null | undefined, value: unknown) => void): void;
+    set(keys: string[], values: unknown[], store: string | undefined, cb: (err?: Error | null) => void): void;
+    keys(store: string | undefined, cb: (err: Error | null | undefined, keys: string[]) => void): void;
+  };
+  return {
+    get: (key) => new Promise((resolve, reject) => ctx.get(key, store, (err, value) => (err ? reject(err) : resolve(value)))),
+    set: (keys, values) => new Promise((resolve, reject) => ctx.set(keys, values, store, (err) => (err ? reject(err) : resolve()))),
+    keys: () => new Promise((resolve, reject) => ctx.keys(store, (err, keys) => (err ? reject(err) : resolve(keys ?? [])))),
+  };
+}
+
+export interface WebhookStoreSettings {
+  dedupeStore?: string;
+  contextStore?: string;
+  remember: number;
+  redisUrl?: string;
+  /** Scopes the Redis keys: instances share deliveries of the same channel and path only. */
+  channelId: string;
+  path: string;
+  commandTimeoutMs: number;
+}
+
+/** Where a webhook node keeps its deliveries: its context (default), or Redis shared by several instances. */
+export function webhookDedupeStore(context: NodeContextData, settings: WebhookStoreSettings, events: RedisEvents): DedupeStore | { invalid: "redis-url" } {
+  if (settings.dedupeStore === "redis") {
+    if (checkRedisUrl(settings.redisUrl) !== undefined) return { invalid: "redis-url" };
+    const redis = connectRedis((settings.redisUrl as string).trim(), settings.commandTimeoutMs, events);
+    // Express matches paths without regard to case, so the path is scoped the same way.
+    return new RedisDedupeStore(redis, `genesys-nexus:${settings.channelId}:${settings.path.toLowerCase()}:`);
+  }
+  return new KeyValueDedupeStore(
+    contextKeyValue(context, settings.contextStore || undefined),
+    (key) => CONTEXT_PREFIX + createHash("sha1").update(key).digest("hex"),
+    (key) => key.startsWith(CONTEXT_PREFIX),
+    settings.remember,
+  );
+}
+
+/** A Redis error's text without the password of the URL (a client may repeat the URL it was given). */
+export function scrubbed(text: string, redisUrl: string | undefined): string {
+  if (!redisUrl) return text;
+  try {
+    const { password } = new URL(redisUrl.trim());
+    return password ? text.split(decodeURIComponent(password)).join("***").split(password).join("***") : text;
+  } catch {
+    return text;
+  }
+}
