@@ -75,25 +75,18 @@ export class KeyValueDedupeStore implements DedupeStore {
     const answer = value as Partial<StoredAnswer> | undefined;
     if (!answer || typeof answer.id !== "string" || typeof answer.at !== "number") return { state: "free" };
     if (Date.now() - answer.at > this.ttlMs) {
-      this.write(storeKey, undefined);
+      void this.write(storeKey, undefined).catch(() => undefined);
       return { state: "free" };
     }
     return { state: "answered", messageId: answer.id };
   }
 
-  async answer(key: string, messageId: string): Promise<void> {
-    const index = this.index ?? (await this.loadIndex());
+  answer(key: string, messageId: string): Promise<void> {
     const storeKey = this.keyOf(key);
-    index.delete(storeKey);
-    index.set(storeKey, true);
     const writing = this.write(storeKey, { id: messageId, at: Date.now() });
-    // Past the bound, the oldest entries go in the same batch.
-    for (const old of index.keys()) {
-      if (index.size <= this.max) break;
-      index.delete(old);
-      this.write(old, undefined);
-    }
-    await writing;
+    if (this.index) this.track(this.index, storeKey);
+    else void this.loadIndex().then((index) => this.track(index, storeKey));
+    return writing;
   }
 
   async release(): Promise<void> {
@@ -101,7 +94,19 @@ export class KeyValueDedupeStore implements DedupeStore {
   }
 
   async close(): Promise<void> {
-    while (this.writing) await this.writing;
+    await this.loading;
+    while (this.writing) await this.writing.catch(() => undefined);
+  }
+
+  /** Notes a key as the newest; past the bound, the oldest entries are deleted in the same batch. */
+  private track(index: Map<string, true>, storeKey: string): void {
+    index.delete(storeKey);
+    index.set(storeKey, true);
+    for (const old of index.keys()) {
+      if (index.size <= this.max) break;
+      index.delete(old);
+      void this.write(old, undefined).catch(() => undefined);
+    }
   }
 
   private loadIndex(): Promise<Map<string, true>> {
