@@ -1,6 +1,6 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { NexusClient, type SignatureEncoding } from "../lib/client";
-import type { ChannelConfigNode } from "../lib/nodes/api-node";
+import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 
 interface ChannelDef extends NodeDef {
   baseUrl: string;
@@ -83,10 +83,12 @@ export = function (RED: NodeAPI): void {
     this.verificationSecrets = (): string[] => secrets;
     (this as { channelId: string }).channelId = String(config.channelId ?? "").trim();
 
+    // Requests already sent may finish (as the flow nodes let them); what waits ends at once.
     this.on("close", (_removed: boolean, done: () => void) => {
-      client?.close();
+      const closing = client?.close(STOP_DRAIN_MS);
       client = undefined;
-      done();
+      if (closing) void closing.then(() => done());
+      else done();
     });
   }
 

@@ -138,8 +138,11 @@ export class NexusNetworkError extends NexusError {
 
 /** The request was cut short on purpose: the channel closed (redeploy, shutdown) or the caller aborted. */
 export class NexusAbortError extends NexusError {
-  constructor(ctx: RequestContext) {
+  /** Whether an attempt had gone out before the abort, so that Genesys may have the request. */
+  readonly requestSent: boolean;
+  constructor(ctx: RequestContext, requestSent = false) {
     super("aborted", [["aborted", { method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId });
+    this.requestSent = requestSent;
   }
 }
 

@@ -154,6 +154,9 @@ export class NexusClient {
   private readonly limiter: RequestLimiter;
   private readonly inFlight = new Set<Call>();
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Called when the last call in flight ends, while the client drains. */
+  private onIdle: (() => void) | undefined;
 
   constructor(options: ChannelOptions) {
     const baseUrl = checkText(options.baseUrl, "config-no-base-url");
@@ -308,13 +311,29 @@ export class NexusClient {
     return { statusCode: res.status, traceId, payload: this.envelopeOf(res, "DELETE", subPath, traceId) };
   }
 
-  /** Aborts every call in flight or waiting, and destroys the keep-alive agent. Safe to call twice. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Takes no new call, ends the calls that wait (for a slot or a retry) at once, lets attempts already on
+   * the wire finish for up to `drainMs`, then aborts what is left and destroys the keep-alive agent.
+   * Resolves when that is done; safe to call twice.
+   */
+  close(drainMs = 0): Promise<void> {
+    if (this.closing) return this.closing;
     this.closed = true;
-    for (const call of this.inFlight) call.cancel();
-    this.inFlight.clear();
-    this.ownAgent.destroy();
+    this.closing = (async () => {
+      for (const call of this.inFlight) call.drain();
+      if (drainMs > 0 && this.inFlight.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (this.onIdle = resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      for (const call of this.inFlight) call.cancel();
+      this.inFlight.clear();
+      this.ownAgent.destroy();
+    })();
+    return this.closing;
   }
 
   private traceIdFor(options: CallOptions): string {
@@ -366,7 +385,7 @@ export class NexusClient {
       if (external.aborted) throw new NexusAbortError(ctx);
       external.addEventListener("abort", onExternalAbort, { once: true });
     }
-    options.canceller?.attach(() => call.cancel());
+    options.canceller?.attach(call);
     this.inFlight.add(call);
     try {
       const slot = this.limiter.acquire();
@@ -378,7 +397,9 @@ export class NexusClient {
         this.limiter.release();
       }
     } finally {
+      call.phase = "done";
       this.inFlight.delete(call);
+      if (this.inFlight.size === 0) this.onIdle?.();
       external?.removeEventListener("abort", onExternalAbort);
       options.canceller?.detach();
     }
@@ -399,7 +420,8 @@ export class NexusClient {
         if (!(err instanceof NexusError)) throw err;
         failure = err;
       }
-      if (!failure.transient || retry >= retries || call.cancelled) throw failure;
+      // A draining call ends with what its last attempt got: no retry is new work.
+      if (!failure.transient || retry >= retries || call.cancelled || call.draining) throw failure;
       const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
       options.onRetry?.({
         retry: retry + 1,
@@ -408,6 +430,7 @@ export class NexusClient {
         reason: failure.statusCode ? String(failure.statusCode) : ((failure as NexusNetworkError).code ?? failure.kind),
       });
       let timer: NodeJS.Timeout | undefined;
+      call.phase = "waiting";
       await call.wait(new Promise<void>((resolve) => (timer = setTimeout(resolve, delayMs))), () => clearTimeout(timer));
     }
   }
@@ -418,7 +441,9 @@ export class NexusClient {
    */
   private attempt(spec: RequestSpec, call: Call): Promise<HttpAnswer> {
     const { ctx } = call;
-    if (call.cancelled) return Promise.reject(new NexusAbortError(ctx));
+    if (call.cancelled) return Promise.reject(call.abortError());
+    call.phase = "sending";
+    call.sent = true;
     return new Promise<HttpAnswer>((resolve, reject) => {
       const timer = setTimeout(() => {
         stop();
@@ -432,7 +457,7 @@ export class NexusClient {
       };
       call.onCancel = () => {
         stop();
-        settle(new NexusAbortError(ctx));
+        settle(call.abortError());
       };
       const stop = this.exchange.send(
         {
@@ -453,7 +478,7 @@ export class NexusClient {
   }
 
   private networkError(err: unknown, call: Call): NexusError {
-    if (call.cancelled || this.closed) return new NexusAbortError(call.ctx);
+    if (call.cancelled) return call.abortError();
     const e = err as { code?: string; message?: string; cause?: { code?: string } };
     // ETIMEDOUT is the system's connect time-out, not the channel's: a network error like the others.
     // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
@@ -462,34 +487,69 @@ export class NexusClient {
   }
 }
 
-/** Cancels one call from outside, like an AbortSignal but a plain object (no EventTarget per call). */
+/** What a caller may do with one call in progress, and see of it. */
+export interface CallControl {
+  /** queued: waiting for a slot; sending: an attempt on the wire; waiting: between attempts; done. */
+  readonly phase: CallPhase;
+  /** Whether an attempt went out, so that Genesys may have the request. */
+  readonly sent: boolean;
+  cancel(): void;
+  /** Make no further attempt: a call that waits ends at once, an attempt on the wire may finish. */
+  drain(): void;
+}
+
+export type CallPhase = "queued" | "sending" | "waiting" | "done";
+
+/**
+ * Cancels or drains one call from outside, like an AbortSignal but a plain object (no EventTarget per
+ * call), and tells where the call is.
+ */
 export class CallCanceller {
   cancelled = false;
-  private hook: (() => void) | undefined;
+  private draining = false;
+  private call: CallControl | undefined;
+
+  get phase(): CallPhase {
+    return this.call?.phase ?? (this.cancelled ? "done" : "queued");
+  }
+
+  get sent(): boolean {
+    return this.call?.sent ?? false;
+  }
 
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    this.hook?.();
+    this.call?.cancel();
   }
 
-  /** Called by the client when the call starts; a canceller already cancelled cancels at once. */
-  attach(hook: () => void): void {
-    if (this.cancelled) hook();
-    else this.hook = hook;
+  drain(): void {
+    this.draining = true;
+    this.call?.drain();
+  }
+
+  /** Called by the client when the call starts; a canceller already cancelled or draining acts at once. */
+  attach(call: CallControl): void {
+    this.call = call;
+    if (this.cancelled) call.cancel();
+    else if (this.draining) call.drain();
   }
 
   detach(): void {
-    this.hook = undefined;
+    // The call keeps its last phase and whether it was sent, for whoever looks afterwards.
   }
 }
 
 /**
  * One call's cancellation: `cancel()` (on close, or when the caller's signal aborts) ends whatever the call
- * waits for (a queue slot, an attempt, a backoff) with an abort error, at once.
+ * waits for (a queue slot, an attempt, a backoff) with an abort error, at once; `drain()` does so only
+ * while the call waits, and lets an attempt on the wire finish.
  */
-class Call {
+class Call implements CallControl {
   cancelled = false;
+  draining = false;
+  phase: CallPhase = "queued";
+  sent = false;
   /** What ends the current step at once: set by `wait` and by an attempt. */
   onCancel: (() => void) | undefined;
 
@@ -501,16 +561,25 @@ class Call {
     this.onCancel?.();
   }
 
+  drain(): void {
+    this.draining = true;
+    if (this.phase !== "sending") this.cancel();
+  }
+
+  abortError(): NexusAbortError {
+    return new NexusAbortError(this.ctx, this.sent);
+  }
+
   /** Waits for `step`, or rejects with an abort error when the call is cancelled first. */
   wait<T>(step: Promise<T>, stop: () => void): Promise<T> {
     if (this.cancelled) {
       stop();
-      return Promise.reject(new NexusAbortError(this.ctx));
+      return Promise.reject(this.abortError());
     }
     return new Promise<T>((resolve, reject) => {
       this.onCancel = () => {
         stop();
-        reject(new NexusAbortError(this.ctx));
+        reject(this.abortError());
       };
       step.then(
         (value) => {

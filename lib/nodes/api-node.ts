@@ -1,6 +1,15 @@
 import type { Node, NodeAPI, NodeMessageInFlow } from "node-red";
-import { CallCanceller, NexusError, describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
-import { clientErrorTranslator, type Translate } from "./i18n";
+import {
+  CallCanceller,
+  NexusAbortError,
+  NexusError,
+  NexusHttpError,
+  NexusInputError,
+  NexusNetworkError,
+  NexusOverloadError,
+  describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
+import channelEnglish from "../../nodes/locales/en-US/genesys-nexus-channel.json";
+import { clientErrorTranslator, translator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
@@ -55,8 +64,27 @@ export class FlowError extends Error {
 }
 
 /**
+ * How long a stopping flow node (and its channel) lets requests already sent finish, in ms: well under
+ * Node-RED's 15 s close limit. Messages still waiting for a slot or a retry end at once.
+ */
+export const STOP_DRAIN_MS = 5000;
+
+/** One message between input and its end. */
+interface Pending {
+  canceller: CallCanceller;
+  /** Ends the message as stopped (an abort error), unless it ended already. */
+  abandon(): void;
+}
+
+/**
  * Wires a flow node to its API call: the status while in flight, `send`/`done`, the Catch-able error with
  * `msg.statusCode` when an answer came, and the status cleared on close. Every flow node does it this way.
+ *
+ * When the node stops (deploy or shutdown) it takes no new message, ends the ones waiting for a slot or a
+ * retry at once, lets requests already sent finish for up to STOP_DRAIN_MS, and aborts the rest. On a full
+ * deploy the nodes after it and the Catch nodes stop at the same time and drop what they are sent, so
+ * every message that ends while the node stops is also logged with its trace id and whether it reached
+ * Genesys: none vanishes without a trace.
  */
 export function handleApiCall<R extends { statusCode: number; traceId: string }>(
   RED: NodeAPI,
@@ -68,24 +96,50 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   const channel = channelId ? (RED.nodes.getNode(channelId) as ChannelConfigNode | null) : null;
   const status = new NodeStatus(node, t, api.verb);
   const errorText = clientErrorTranslator(RED);
+  const stopText = stoppingTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
 
-  // Calls in flight, so that stopping the node ends each of them at once, while Catch nodes still listen.
-  const inFlight = new Set<() => void>();
+  const pending = new Set<Pending>();
+  let stopping = false;
+  let drained: (() => void) | undefined;
+
+  /** A message that ends while the node stops: the log names it, whatever the flow after it can still do. */
+  const account = (msg: FlowMessage, canceller: CallCanceller | undefined, outcome: { statusCode: number } | Error): void => {
+    const traceId = String((outcome as { traceId?: unknown }).traceId ?? msg.traceId ?? "-");
+    if (!(outcome instanceof Error)) {
+      node.warn(stopText("delivered", { traceId, status: outcome.statusCode }));
+    } else if (outcome instanceof NexusAbortError || outcome instanceof StoppedError) {
+      const sent = outcome instanceof NexusAbortError ? outcome.requestSent : (canceller?.sent ?? false);
+      node.warn(stopText(sent ? "unanswered" : "not-sent", { traceId, ms: STOP_DRAIN_MS }));
+    } else {
+      node.warn(stopText("failed", { traceId, reach: stopText(`reach-${reachOf(outcome)}`, {}), error: describeError(outcome, errorText) }));
+    }
+  };
 
   node.on("input", (message, send, done) => {
     const msg = message as FlowMessage;
     let settled = false;
+    let canceller: CallCanceller | undefined;
+    let entry: Pending | undefined;
+    const end = (): void => {
+      if (entry && pending.delete(entry) && pending.size === 0) drained?.();
+    };
     const fail = (err: Error, afterRequest: boolean): void => {
       if (settled) return;
       settled = true;
+      end();
       const flowError = new FlowError(err, errorText);
       if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
       if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
       if (afterRequest) status.fail(err);
       else status.refuse(err);
+      if (stopping) account(msg, canceller, err);
       done(flowError);
     };
+    if (stopping) {
+      fail(new StoppedError(t("errors.stopped")), false);
+      return;
+    }
     if (!channel) {
       fail(new Error(t("errors.no-channel")), false);
       return;
@@ -98,17 +152,21 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       return;
     }
     status.start();
-    const canceller = new CallCanceller();
-    const abandon = (): void => {
-      canceller.cancel();
-      fail(new Error(t("errors.stopped")), true);
+    canceller = new CallCanceller();
+    const own = canceller;
+    entry = {
+      canceller: own,
+      abandon: () => {
+        own.cancel();
+        fail(new StoppedError(t("errors.stopped")), true);
+      },
     };
-    inFlight.add(abandon);
+    pending.add(entry);
     let result: Promise<R>;
     try {
       result = api.call(client, msg, {
         traceId: msg.traceId as string | undefined,
-        canceller,
+        canceller: own,
         onRetry: (info) => status.retry(info),
       });
     } catch (err) {
@@ -116,7 +174,6 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
     }
     result.then(
       (res) => {
-        inFlight.delete(abandon);
         if (settled) return;
         try {
           api.write(msg, res);
@@ -127,7 +184,9 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
           return;
         }
         settled = true;
+        end();
         status.succeed(res.statusCode);
+        if (stopping) account(msg, own, res);
         // Nothing may escape this callback: it would be an unhandled rejection.
         try {
           send(msg);
@@ -137,19 +196,41 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
         }
         done();
       },
-      (err: unknown) => {
-        inFlight.delete(abandon);
-        fail(err instanceof Error ? err : new Error(String(err)), true);
-      },
+      (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true),
     );
   });
 
   node.on("close", (_removed: boolean, done: () => void) => {
-    for (const abandon of [...inFlight]) abandon();
-    inFlight.clear();
-    status.clear();
-    done();
+    stopping = true;
+    for (const p of pending) p.canceller.drain();
+    const finish = (): void => {
+      clearTimeout(timer);
+      drained = undefined;
+      for (const p of [...pending]) p.abandon();
+      pending.clear();
+      status.clear();
+      done();
+    };
+    const timer = setTimeout(finish, pending.size > 0 ? STOP_DRAIN_MS : 0);
+    drained = finish;
   });
+}
+
+/** Whether a failed request reached Genesys: it answered, it cannot have it, or it may have it. */
+function reachOf(err: Error): "answered" | "not-sent" | "unknown" {
+  if (err instanceof NexusHttpError) return "answered";
+  if (err instanceof NexusInputError || err instanceof NexusOverloadError) return "not-sent";
+  if (err instanceof NexusNetworkError && !["ECONNRESET", "EPIPE"].includes(err.code)) return "not-sent";
+  return "unknown";
+}
+
+/** A message ended because the node stopped before it could be sent or answered. */
+class StoppedError extends Error {}
+
+/** The lines that account for messages ending while a node stops, from the channel's catalog. */
+function stoppingTranslator(RED: NodeAPI): (key: string, params: Record<string, string | number | undefined>) => string {
+  const t = translator(RED, "genesys-nexus-channel", channelEnglish);
+  return (key, params) => t(`stopping.${key}`, params);
 }
 
 /** Reads a typed-input property (msg, flow, global, env, str, jsonata) for one message. */
