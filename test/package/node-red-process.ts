@@ -40,6 +40,10 @@ export interface RunningNodeRed {
   base: string;
   userDir: string;
   log(): string;
+  /** Deploys flows through the admin API (`full` by default), as the editor's Deploy button does. */
+  deploy(flows: object[], type?: "full" | "nodes" | "flows"): Promise<void>;
+  /** Stops the process and starts it again on the same user directory and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,22 +70,45 @@ export async function startNodeRed(flows: object[], credentials: Record<string, 
     })};`,
   );
   let log = "";
-  const child: ChildProcess = spawn(process.execPath, [path.join(NODE_RED_DIR, "red.js"), "--userDir", userDir, "--settings", settingsFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-  await until(() => /Started flows/.test(log) || child.exitCode !== null, 60_000, "Node-RED to start");
-  if (!/Started flows/.test(log)) throw new Error(`Node-RED did not start:\n${log}`);
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const started = log.length;
+    const proc = spawn(process.execPath, [path.join(NODE_RED_DIR, "red.js"), "--userDir", userDir, "--settings", settingsFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = proc;
+    proc.stdout?.on("data", (d: Buffer) => (log += d.toString()));
+    proc.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+    await until(() => /Started flows/.test(log.slice(started)) || proc.exitCode !== null, 60_000, "Node-RED to start");
+    if (!/Started flows/.test(log.slice(started))) throw new Error(`Node-RED did not start:\n${log}`);
+  };
+  const halt = async (): Promise<void> => {
+    const proc = child;
+    if (proc && proc.exitCode === null) {
+      proc.kill("SIGINT");
+      await new Promise((resolve) => proc.once("exit", resolve));
+    }
+  };
+  await launch();
+  const base = `http://127.0.0.1:${port}`;
   return {
-    base: `http://127.0.0.1:${port}`,
+    base,
     userDir,
     log: () => log,
+    deploy: async (next, type = "full") => {
+      const res = await fetch(`${base}/flows`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Node-RED-API-Version": "v1", "Node-RED-Deployment-Type": type },
+        body: JSON.stringify(next),
+      });
+      if (res.status !== 204 && res.status !== 200) throw new Error(`deploy answered ${res.status}: ${await res.text()}`);
+    },
+    restart: async () => {
+      await halt();
+      await launch();
+    },
     stop: async () => {
-      if (child.exitCode === null) {
-        child.kill("SIGINT");
-        await new Promise((resolve) => child.once("exit", resolve));
-      }
+      await halt();
       fs.rmSync(userDir, { recursive: true, force: true });
     },
   };
