@@ -8,6 +8,8 @@ interface DownloadDef extends MediaIdDef {
   /** Optional file path to write large media to instead of a Buffer (typed input). */
   saveTo?: string;
   saveToType?: string;
+  /** Largest download into memory, in bytes; past it the message fails and Save to file is the way. */
+  maxBytes?: number | string;
 }
 
 /** `genesys-nexus-download`: GET /channels/{channelId}/media/{mediaId}, the file as a Buffer or written to disk. */
@@ -19,6 +21,7 @@ export = function (RED: NodeAPI): void {
     const mediaIdOf = mediaIdReader(RED, node, config);
     const saveTo = config.saveTo ?? "";
     const saveToType = config.saveToType || "str";
+    const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : undefined;
     const targetOf = async (msg: Parameters<typeof mediaIdOf>[0]): Promise<string | undefined> => {
       if (saveToType === "str" && saveTo.trim() === "") return undefined;
       const target = await evaluateProperty(RED, node, saveTo, saveToType, msg);
@@ -29,7 +32,7 @@ export = function (RED: NodeAPI): void {
       call: async (client, msg, options) => {
         const mediaId = await mediaIdOf(msg);
         const target = await targetOf(msg);
-        if (!target) return client.downloadMedia(mediaId, options);
+        if (!target) return client.downloadMedia(mediaId, { ...options, maxBytes });
         const saved = await client.downloadMediaToFile(mediaId, target, options);
         return { ...saved, data: saved.file };
       },

@@ -31,7 +31,7 @@ const CLOSE_BOUND_MS = 3000;
 /** `genesys-nexus-webhook`: receives agent messages that Genesys POSTs, verified, once each. */
 export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-webhook", english);
-  const routes = rawBodyRoutes(RED);
+  const routes = rawBodyRoutes(RED, t("errors.aborted-body"), (count, seconds) => t("errors.aborted-bodies", { count, seconds }));
 
   function GenesysNexusWebhook(this: Node & { credentials?: { redisUrl?: string } }, config: WebhookDef): void {
     RED.nodes.createNode(this, config);
@@ -40,10 +40,12 @@ export = function (RED: NodeAPI): void {
     const secrets = channel?.verificationSecrets() ?? [];
     const path = config.url ? normalizePath(config.url) : "";
     const replyTimeout = numberOr(config.replyTimeout, 8000);
-    const limit = numberOr(config.maxBodyBytes, 1024 * 1024);
+    // A body must be complete within the reply timeout: Genesys waits 10 s for the whole answer.
+    const route = { limit: numberOr(config.maxBodyBytes, 1024 * 1024), timeoutMs: replyTimeout };
     const redisUrl = node.credentials?.redisUrl;
     const warnRate = (first: string, repeated: (count: number, seconds: number) => string): RateLog => new RateLog((line) => node.warn(line), first, repeated);
     const badSignatures = warnRate(t("errors.bad-signature"), (count, seconds) => t("errors.bad-signatures", { count, seconds }));
+    const consumedBodies = new RateLog((line) => node.error(line), t("errors.body-consumed"), (count, seconds) => t("errors.bodies-consumed", { count, seconds }));
     const lateReplies = warnRate(t("errors.reply-timeout", { ms: replyTimeout }), (count, seconds) => t("errors.reply-timeouts", { count, seconds }));
     let storeError: RateLog | undefined;
 
@@ -120,13 +122,13 @@ export = function (RED: NodeAPI): void {
 
     async function receive(req: CapturedRequest, res: ServerResponse): Promise<void> {
       if (secrets.length === 0 || !deliveries) return writeJson(res, 503, refusal(503));
-      const raw = await rawBodyOf(req, limit);
+      const raw = await rawBodyOf(req, route);
       if (raw === "too-large") {
         res.setHeader("Connection", "close");
         return writeJson(res, 413, refusal(413));
       }
       if (raw === undefined) {
-        node.error(t("errors.body-consumed"));
+        consumedBodies.hit();
         return writeJson(res, 500, refusal(500));
       }
       const verdict = inspectDelivery(raw, req.headers, secrets);
@@ -140,11 +142,11 @@ export = function (RED: NodeAPI): void {
       deliveries.receive(verdict.key, verdict.payload, verdict.traceId, (status, body) => writeJson(res, status, body));
     }
 
-    routes.add(path, limit);
+    routes.add(path, route);
     RED.httpNode.post(path, handler as never);
 
     node.on("close", (_removed: boolean, done: () => void) => {
-      routes.delete(path);
+      routes.delete(path, route);
       const stack = routerStack(RED.httpNode as never);
       if (stack) {
         for (let i = stack.length - 1; i >= 0; i--) {
@@ -152,6 +154,7 @@ export = function (RED: NodeAPI): void {
         }
       }
       badSignatures.flush();
+      consumedBodies.flush();
       lateReplies.flush();
       storeError?.flush();
       node.status({});

@@ -2,7 +2,7 @@ import { STATUS_CODES } from "http";
 import MESSAGES from "./messages.json";
 
 /** What kind of failure it was: flow nodes map it to a status and a Catch-able error. */
-export type NexusErrorKind = "input" | "http" | "timeout" | "network" | "aborted" | "overloaded";
+export type NexusErrorKind = "input" | "http" | "timeout" | "network" | "aborted" | "overloaded" | "too-large";
 
 export type MessageParams = Record<string, string | number | undefined>;
 /** One sentence of an error text: a message code (see messages.json) and its parameters. */
@@ -150,5 +150,19 @@ export class NexusAbortError extends NexusError {
 export class NexusOverloadError extends NexusError {
   constructor(ctx: RequestContext, limit: number) {
     super("overloaded", [["overloaded", { method: ctx.method, path: ctx.path, limit }]], { traceId: ctx.traceId });
+  }
+}
+
+/** An answer larger than the client reads into memory: a download past its limit, or a huge envelope. */
+export class NexusTooLargeError extends NexusError {
+  constructor(ctx: RequestContext, limit: number, download: boolean) {
+    super("too-large", [[download ? "download-too-large" : "answer-too-large", { limit, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId });
+  }
+}
+
+/** A stream to upload that brought nothing for the channel's time limit. */
+export class NexusStalledError extends NexusError {
+  constructor(ctx: RequestContext, ms: number) {
+    super("timeout", [["stream-stalled", { ms }]], { traceId: ctx.traceId });
   }
 }

@@ -14,13 +14,25 @@ export interface ExchangeRequest {
   /** Path and query below the origin. */
   path: string;
   headers: Record<string, string>;
-  body?: Buffer | Readable;
+  /** The exact bytes to send: one buffer, several sent one after the other, or a stream. */
+  body?: Buffer | Buffer[] | Readable;
   /** Hand a 2xx answer's body over as a stream instead of reading it. */
   stream?: boolean;
+  /** The most a 2xx answer's body may hold in memory (default ANSWER_LIMIT); past it the request fails. */
+  maxBytes?: number;
 }
 
-/** Error answers read from a stream keep at most this much of their body. */
-const ERROR_BODY_LIMIT = 64 * 1024;
+/** Error answers keep at most this much of their body; the rest is not read. */
+export const ERROR_BODY_LIMIT = 64 * 1024;
+/** Envelopes and other answers read into memory: far more than any envelope needs. */
+export const ANSWER_LIMIT = 1024 * 1024;
+
+/** A 2xx answer larger than the request allows: by its Content-Length, or counted as it came. */
+export class AnswerTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`The answer is larger than ${limit} bytes`);
+  }
+}
 
 /**
  * Signed, keep-alive HTTP for one origin, on Node's own `http`/`https`: the client builds every header
@@ -51,7 +63,7 @@ export class HttpExchange {
     // A request that ends early takes its body stream with it, so that nothing (a file, say) stays open.
     const abandon = (): void => {
       outgoing?.destroy();
-      if (body && !Buffer.isBuffer(body)) body.destroy();
+      if (body && !Buffer.isBuffer(body) && !Array.isArray(body)) body.destroy();
     };
     const finish = (err: Error | undefined, answer?: HttpAnswer): void => {
       if (finished) return;
@@ -69,18 +81,35 @@ export class HttpExchange {
     outgoing.on("error", (err) => finish(err));
     outgoing.on("response", (res) => {
       const status = res.statusCode ?? 0;
-      if (req.stream && status >= 200 && status < 300) return finish(undefined, { status, headers: res.headers, data: res });
-      const limit = req.stream ? ERROR_BODY_LIMIT : Infinity;
+      const ok = status >= 200 && status < 300;
+      if (req.stream && ok) return finish(undefined, { status, headers: res.headers, data: res });
+      // An error answer is kept in part; a 2xx answer past its limit fails, before it is read if it says so.
+      const limit = ok ? (req.maxBytes ?? ANSWER_LIMIT) : ERROR_BODY_LIMIT;
+      const declared = Number(res.headers["content-length"]);
+      if (ok && Number.isFinite(declared) && declared > limit) {
+        res.destroy();
+        return finish(new AnswerTooLargeError(limit));
+      }
       const chunks: Buffer[] = [];
       let size = 0;
+      const complete = (): void => {
+        const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+        finish(undefined, { status, headers: res.headers, data });
+      };
       res.on("data", (chunk: Buffer) => {
-        if (size < limit) chunks.push(chunk);
+        if (size + chunk.length > limit) {
+          res.destroy();
+          if (!ok) {
+            chunks.push(chunk.subarray(0, limit - size));
+            size = limit;
+            return complete();
+          }
+          return finish(new AnswerTooLargeError(limit));
+        }
+        chunks.push(chunk);
         size += chunk.length;
       });
-      res.on("end", () => {
-        const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        finish(undefined, { status, headers: res.headers, data: size > limit ? data.subarray(0, limit) : data });
-      });
+      res.on("end", complete);
       res.on("error", (err) => finish(err));
       // A connection that closes before the body is complete.
       res.on("close", () => {
@@ -89,7 +118,10 @@ export class HttpExchange {
     });
     if (body === undefined) outgoing.end();
     else if (Buffer.isBuffer(body)) outgoing.end(body);
-    else {
+    else if (Array.isArray(body)) {
+      for (let i = 0; i < body.length - 1; i++) outgoing.write(body[i]);
+      outgoing.end(body[body.length - 1]);
+    } else {
       body.on("error", (err) => finish(err));
       body.pipe(outgoing);
     }

@@ -1,8 +1,8 @@
-import FormData from "form-data";
+import { randomBytes, type Hmac } from "crypto";
 import { createReadStream, promises as fsp } from "fs";
 import { tmpdir } from "os";
 import { basename, dirname, join } from "path";
-import { PassThrough, Readable } from "stream";
+import { Readable } from "stream";
 import { NexusInputError } from "./errors";
 import { mediaTypeFor } from "./media-types";
 import { describeType } from "./message-body";
@@ -28,26 +28,28 @@ export interface PreparedUpload {
   fileLength: number;
   signature: string;
   headers: Record<string, string>;
-  /** A fresh body for each attempt: a Buffer, or a new stream over the file. */
-  body(): Buffer | Readable;
+  /** A fresh body for each attempt: the parts in memory, or a new stream over the file. */
+  body(): Buffer[] | Readable;
   /** Removes what the upload kept on disk (a spooled stream); called once the request has ended. */
   dispose(): Promise<void>;
 }
 
-// Quotes and line breaks would break the Content-Disposition header; the rest of the name stays as given.
+/** How a stream being read for an upload is watched: for progress, and for a cancel from outside. */
+export interface StreamGuard {
+  /** The stream must bring a chunk at least this often, in ms. */
+  idleMs: number;
+  /** The error that ends a stream which brought nothing for `idleMs`. */
+  stalled(): Error;
+  /** Receives a function that ends the reading at once with an error (a cancel, a redeploy). */
+  onCancel(stop: (err: Error) => void): void;
+}
+
+// Control characters (line breaks above all) would end the part's header line: a name could then add
+// headers of its own to the signed body. Quotes and backslashes would end the quoted value.
+const CONTROL = /[\x00-\x1f\x7f]/;
+
 function safeFilename(name: string): string {
-  return name.replace(/["\r\n\\]/g, "_");
-}
-
-function newForm(boundary: string, value: Buffer | Readable, filename: string, contentType: string, length: number): FormData {
-  const form = new FormData();
-  form.setBoundary(boundary);
-  form.append("file", value, { filename, contentType, knownLength: length });
-  return form;
-}
-
-function headersOf(form: FormData, length: number): Record<string, string> {
-  return { "Content-Type": `multipart/form-data; boundary=${form.getBoundary()}`, "Content-Length": String(length) };
+  return name.replace(/["\\\x00-\x1f\x7f]/g, "_");
 }
 
 /** A Readable, or an old-style stream that only has `pipe` and `on`. */
@@ -63,14 +65,18 @@ export const SPOOL_THRESHOLD = 1024 * 1024;
 
 /**
  * Reads a stream: into memory while it is small, then into a temporary file, so that a large stream does
- * not weigh on memory. Fails with a clear error once it grows past `maxBytes`.
+ * not weigh on memory. Fails with a clear error once it grows past `maxBytes`, when it brings nothing for
+ * the guard's idle time, or when the guard cancels it; the stream is destroyed then.
  */
-async function collect(stream: Readable, maxBytes: number): Promise<Buffer | { spooled: string }> {
+async function collect(stream: Readable, maxBytes: number, guard: StreamGuard | undefined): Promise<Buffer | { spooled: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   let file: { path: string; handle: fsp.FileHandle } | undefined;
+  const idle = guard ? setTimeout(() => stream.destroy(guard.stalled()), guard.idleMs) : undefined;
+  guard?.onCancel((err) => stream.destroy(err));
   try {
     for await (const chunk of stream) {
+      idle?.refresh();
       const buf = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
       size += buf.length;
       if (size > maxBytes) {
@@ -95,6 +101,9 @@ async function collect(stream: Readable, maxBytes: number): Promise<Buffer | { s
       await removeSpool(file.path);
     }
     throw err;
+  } finally {
+    clearTimeout(idle);
+    guard?.onCancel(() => undefined);
   }
   if (!file) return Buffer.concat(chunks, size);
   await file.handle.close();
@@ -105,110 +114,141 @@ async function removeSpool(path: string): Promise<void> {
   await fsp.rm(dirname(path), { recursive: true, force: true });
 }
 
+/** The multipart frame around one part named `file`: what goes before its bytes, and after. */
+function frame(filename: string, contentType: string): { boundary: string; head: Buffer; tail: Buffer } {
+  const boundary = "----NexusBoundary" + randomBytes(12).toString("hex");
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${contentType}\r\n\r\n`, "utf8");
+  return { boundary, head, tail: Buffer.from(`\r\n--${boundary}--\r\n`) };
+}
+
+function headersFor(boundary: string, length: number): Record<string, string> {
+  return { "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": String(length) };
+}
+
 /**
- * Builds the multipart body (one part named `file`) and signs the entire body, boundaries included.
- * A file on disk is hashed in one streaming pass and streamed again when sent, so its size does not
- * weigh on memory.
+ * Builds the multipart body (one part named `file`) and signs the entire body, boundaries included. The
+ * frame and the file's bytes are signed and sent as separate pieces, never copied into one buffer; a file
+ * on disk is hashed in one streaming pass and streamed again when sent, so its size does not weigh on
+ * memory.
  */
 export async function prepareUpload(
   source: UploadSource,
   secret: string,
   encoding: SignatureEncoding,
   maxStreamBytes: number,
+  guard?: StreamGuard,
 ): Promise<PreparedUpload> {
   const { content, path } = source;
+  if (source.contentType !== undefined && CONTROL.test(source.contentType)) throw new NexusInputError("bad-mimetype");
   const filename = safeFilename(source.filename || (path ? basename(path) : "") || "file");
   const contentType = source.contentType || mediaTypeFor(filename);
-  const boundary = "----NexusBoundary" + Math.random().toString(16).slice(2) + Date.now().toString(16);
 
   let data: Buffer | undefined;
   let spooled: string | undefined;
   if (Buffer.isBuffer(content)) data = content;
   else if (typeof content === "string") data = Buffer.from(content, "utf8");
   else if (isStream(content)) {
-    const read = await collect(content instanceof Readable ? content : new Readable().wrap(content), maxStreamBytes);
+    const read = await collect(content instanceof Readable ? content : new Readable().wrap(content), maxStreamBytes, guard);
     if (Buffer.isBuffer(read)) data = read;
     else spooled = read.spooled;
   } else if (content !== undefined && content !== null) {
     throw new NexusInputError("upload-payload-type", { type: describeType(content) });
   }
 
+  const { boundary, head, tail } = frame(filename, contentType);
   if (data) {
-    const form = newForm(boundary, data, filename, contentType, data.length);
-    const body = form.getBuffer();
+    const parts = [head, data, tail];
+    const hmac = createSignatureHmac(secret);
+    for (const part of parts) hmac.update(part);
     return {
       filename,
       contentType,
       fileLength: data.length,
-      signature: formatSignature(createSignatureHmac(secret).update(body).digest(), encoding),
-      headers: headersOf(form, body.length),
-      body: () => body,
+      signature: formatSignature(hmac.digest(), encoding),
+      headers: headersFor(boundary, head.length + data.length + tail.length),
+      body: () => parts,
       dispose: () => Promise.resolve(),
     };
   }
   if (spooled) {
     const spool = spooled;
     try {
-      const upload = await prepareFileUpload(spool, filename, contentType, boundary, secret, encoding);
+      const upload = await prepareFileUpload(spool, filename, contentType, head, tail, boundary, secret, encoding);
       return { ...upload, dispose: () => removeSpool(spool) };
     } catch (err) {
       await removeSpool(spool);
       throw err;
     }
   }
-  return prepareFileUpload(path, filename, contentType, boundary, secret, encoding);
+  return prepareFileUpload(path, filename, contentType, head, tail, boundary, secret, encoding);
+}
+
+/** Exactly `size` bytes of a file, whatever was appended since it was measured. */
+function fileBytes(path: string, size: number): Readable {
+  return size > 0 ? createReadStream(path, { start: 0, end: size - 1 }) : Readable.from([]);
+}
+
+/** Hashes a file's first `size` bytes; resolves with how many there were. */
+async function hashFile(path: string, size: number, hmac: Hmac): Promise<number> {
+  let read = 0;
+  for await (const chunk of fileBytes(path, size)) {
+    read += (chunk as Buffer).length;
+    hmac.update(chunk as Buffer);
+  }
+  return read;
 }
 
 async function prepareFileUpload(
   path: string | undefined,
   filename: string,
   contentType: string,
+  head: Buffer,
+  tail: Buffer,
   boundary: string,
   secret: string,
   encoding: SignatureEncoding,
 ): Promise<PreparedUpload> {
-
   if (typeof path !== "string" || path === "") {
     throw new NexusInputError("nothing-to-upload");
   }
+  const unreadable = (err: unknown): NexusInputError =>
+    err instanceof NexusInputError ? err : new NexusInputError("file-unreadable", { path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
   let size: number;
+  let digest: Buffer;
   try {
     const stat = await fsp.stat(path);
     if (!stat.isFile()) throw new NexusInputError("not-a-file", { path });
     size = stat.size;
+    const hmac = createSignatureHmac(secret).update(head);
+    if ((await hashFile(path, size, hmac)) !== size) throw new NexusInputError("file-changed", { path });
+    digest = hmac.update(tail).digest();
   } catch (err) {
-    if (err instanceof NexusInputError) throw err;
-    throw new NexusInputError("file-unreadable", { path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
-  }
-  const streamForm = (file = createReadStream(path)): FormData => newForm(boundary, file, filename, contentType, size);
-
-  const hmac = createSignatureHmac(secret);
-  const pass = new PassThrough();
-  const hashing = streamForm();
-  // Measured before hashing: form-data counts the closing boundary only while the form is unread.
-  const length = hashing.getLengthSync();
-  hashing.on("error", (err) => pass.destroy(err));
-  hashing.pipe(pass);
-  try {
-    for await (const chunk of pass) hmac.update(chunk as Buffer);
-  } catch (err) {
-    throw new NexusInputError("file-unreadable", { path, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+    throw unreadable(err);
   }
   return {
     filename,
     contentType,
     fileLength: size,
-    signature: formatSignature(hmac.digest(), encoding),
-    headers: headersOf(hashing, length),
-    body: () => {
-      const out = new PassThrough();
-      const file = createReadStream(path);
-      const form = streamForm(file);
-      form.on("error", (err) => out.destroy(err));
-      // form-data does not pass a destroy on to its parts: a request that ends early closes the file here.
-      out.on("close", () => file.destroy());
-      return form.pipe(out);
-    },
+    signature: formatSignature(digest, encoding),
+    headers: headersFor(boundary, head.length + size + tail.length),
+    // The bytes are hashed again as they go out; the closing boundary follows only when they are the
+    // bytes that were signed, so a file changed in between never reaches the server as a complete body.
+    body: () =>
+      Readable.from(
+        (async function* () {
+          yield head;
+          const hmac = createSignatureHmac(secret).update(head);
+          let sent = 0;
+          for await (const chunk of fileBytes(path, size)) {
+            sent += (chunk as Buffer).length;
+            hmac.update(chunk as Buffer);
+            yield chunk as Buffer;
+          }
+          if (sent !== size || !hmac.update(tail).digest().equals(digest)) throw new NexusInputError("file-changed", { path });
+          yield tail;
+        })(),
+        { objectMode: false },
+      ),
     dispose: () => Promise.resolve(),
   };
 }

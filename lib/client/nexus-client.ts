@@ -12,10 +12,12 @@ import {
   NexusInputError,
   NexusNetworkError,
   NexusOverloadError,
+  NexusStalledError,
   NexusTimeoutError,
+  NexusTooLargeError,
   type RequestContext,
 } from "./errors";
-import { HttpExchange, type HttpAnswer } from "./http-exchange";
+import { AnswerTooLargeError, HttpExchange, type HttpAnswer } from "./http-exchange";
 import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
 import { proxyAgent, proxyUrlFor, type ProxyOptions } from "./proxy";
@@ -51,6 +53,8 @@ export interface ChannelOptions {
   maxQueued?: number;
   /** Largest stream upload, in bytes (default 4 GiB); past 1 MiB a stream is spooled to a temporary file. */
   maxStreamBytes?: number;
+  /** Largest download into memory, in bytes (default 16 MiB); larger media are written to a file instead. */
+  maxDownloadBytes?: number;
   /** TLS settings for https base URLs: custom CA, client certificate and key, verification on or off. */
   tls?: https.AgentOptions;
   /** A forward proxy; without one HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply; `false` ignores them. */
@@ -68,6 +72,12 @@ export interface CallOptions {
   canceller?: CallCanceller;
   /** Told before each retry, to show it (in a node status, for example). */
   onRetry?: (info: RetryInfo) => void;
+}
+
+/** Options of a download into memory. */
+export interface DownloadOptions extends CallOptions {
+  /** Largest file accepted into memory, in bytes (default: the channel's maxDownloadBytes). */
+  maxBytes?: number;
 }
 
 export interface RetryInfo {
@@ -112,14 +122,31 @@ interface RequestSpec {
   method: "GET" | "POST" | "DELETE";
   /** Keep a 2xx answer's body as a stream (for downloads to a file); error bodies are always read. */
   stream?: boolean;
+  /** Largest 2xx body read into memory; the default bounds envelopes. */
+  maxBytes?: number;
   /** Below the channel, e.g. `/messages`. */
   subPath: string;
   headers?: Record<string, string>;
-  body?: () => Buffer | Readable;
+  body?: () => Buffer | Buffer[] | Readable;
   signature: string;
 }
 
-const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024 };
+const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024, maxDownloadBytes: 16 * 1024 * 1024 };
+
+// Nothing below 0x20 (nor DEL) can go into a header: a line break would start a header of its own.
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/** A setting that goes into a header: trimmed, and free of control characters. */
+function headerSafe(value: string, field: string): string {
+  if (CONTROL.test(value)) throw new NexusInputError("config-control-character", { field });
+  return value;
+}
+
+/** A URL as it may be shown: no user name or password, and not endless. */
+function shownUrl(text: string): string {
+  const shown = text.replace(/\/\/[^/@]*@/, "//***@");
+  return shown.length > 200 ? `${shown.slice(0, 200)}...` : shown;
+}
 const EMPTY = Buffer.alloc(0);
 
 function checkText(value: unknown, missing: string): string {
@@ -149,6 +176,7 @@ export class NexusClient {
   private readonly baseHeaders: Record<string, string>;
   private readonly emptySignature: string;
   private readonly maxStreamBytes: number;
+  private readonly maxDownloadBytes: number;
   private readonly exchange: HttpExchange;
   private readonly ownAgent: http.Agent;
   private readonly limiter: RequestLimiter;
@@ -164,13 +192,14 @@ export class NexusClient {
     try {
       url = new URL(baseUrl);
     } catch {
-      throw new NexusInputError("config-base-url", { url: baseUrl });
+      throw new NexusInputError("config-base-url", { url: shownUrl(baseUrl) });
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new NexusInputError("config-base-url-protocol", { protocol: url.protocol });
     }
+    if (url.username || url.password) throw new NexusInputError("config-base-url-credentials");
     this.channelId = checkText(options.channelId, "config-no-channel-id");
-    const ccid = checkText(options.ccid, "config-no-ccid");
+    const ccid = headerSafe(checkText(options.ccid, "config-no-ccid"), "contact center id");
     if (typeof options.secret !== "string" || options.secret === "") {
       throw new NexusInputError("config-secret");
     }
@@ -183,11 +212,12 @@ export class NexusClient {
       maxDelayMs: positiveInt(options.maxRetryDelay, DEFAULT_RETRY_POLICY.maxDelayMs),
     };
     this.maxStreamBytes = positiveInt(options.maxStreamBytes, DEFAULTS.maxStreamBytes, 1);
+    this.maxDownloadBytes = positiveInt(options.maxDownloadBytes, DEFAULTS.maxDownloadBytes, 1);
     this.origin = url.origin;
     this.channelPath = `/channels/${this.channelId}`;
     this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
     this.baseHeaders = { Accept: "application/json, */*", "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
-    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = options.apiKey;
+    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = headerSafe(options.apiKey, "API key");
     this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
 
     const maxInFlight = positiveInt(options.maxInFlight, DEFAULTS.maxInFlight, 1);
@@ -228,16 +258,26 @@ export class NexusClient {
   /** `POST /channels/{channelId}/media`: multipart upload, signed over the entire multipart body. */
   async uploadMedia(source: UploadSource, options: CallOptions = {}): Promise<UploadResult> {
     const traceId = this.traceIdFor(options);
-    const upload = await prepareUpload(source, this.secret, this.encoding, this.maxStreamBytes);
+    // The call starts before the body is ready: reading a stream can be cancelled, and must make progress.
+    const call = this.begin({ method: "POST", path: `${this.channelPath}/media`, traceId }, options);
     let res: HttpAnswer;
     try {
-      res = await this.request(
-        { method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature },
-        traceId,
-        options,
-      );
+      const upload = await prepareUpload(source, this.secret, this.encoding, this.maxStreamBytes, {
+        idleMs: this.timeout,
+        stalled: () => new NexusStalledError(call.ctx, this.timeout),
+        onCancel: (stop) => {
+          call.onCancel = () => stop(call.abortError());
+          if (call.cancelled) stop(call.abortError());
+        },
+      });
+      call.onCancel = undefined;
+      try {
+        res = await this.run({ method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature }, call, options);
+      } finally {
+        await upload.dispose();
+      }
     } finally {
-      await upload.dispose();
+      this.end(call, options);
     }
     const payload = this.envelopeOf(res, "POST", "/media", traceId);
     const data = (payload as Envelope<Partial<MediaData>> | undefined)?.data;
@@ -247,10 +287,11 @@ export class NexusClient {
   }
 
   /** `GET /channels/{channelId}/media/{mediaId}`: the file's bytes, content type and name. */
-  async downloadMedia(mediaId: unknown, options: CallOptions = {}): Promise<DownloadResult> {
+  async downloadMedia(mediaId: unknown, options: DownloadOptions = {}): Promise<DownloadResult> {
     const traceId = this.traceIdFor(options);
     const subPath = this.mediaPath(mediaId);
-    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature }, traceId, options);
+    const maxBytes = positiveInt(options.maxBytes, this.maxDownloadBytes, 1);
+    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, maxBytes }, traceId, options);
     const contentType = headerText(res.headers["content-type"]) ?? "application/octet-stream";
     const data = res.data as Buffer;
     // A server may answer with an envelope instead of bytes; one that reports failure is an error.
@@ -352,6 +393,9 @@ export class NexusClient {
     }
     id = id.trim();
     if ((id as string).startsWith(MEDIA_URL_PREFIX)) id = (id as string).slice(MEDIA_URL_PREFIX.length);
+    if (id === "") throw new NexusInputError("no-media-id");
+    // encodeURIComponent keeps dots: "." and ".." would be path segments that a proxy resolves.
+    if (id === "." || id === "..") throw new NexusInputError("bad-media-id", { id: id as string });
     return `/media/${encodeURIComponent(id as string)}`;
   }
 
@@ -376,32 +420,48 @@ export class NexusClient {
 
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
   private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
-    const ctx: RequestContext = { method: spec.method, path: this.channelPath + spec.subPath, traceId };
+    const call = this.begin({ method: spec.method, path: this.channelPath + spec.subPath, traceId }, options);
+    try {
+      return await this.run(spec, call, options);
+    } finally {
+      this.end(call, options);
+    }
+  }
+
+  /** A new call, known to `close()` and to the caller's canceller or signal. */
+  private begin(ctx: RequestContext, options: CallOptions): Call {
     if (this.closed) throw new NexusAbortError(ctx);
-    const call = new Call(ctx);
     const external = options.signal;
-    const onExternalAbort = (): void => call.cancel();
+    if (external?.aborted) throw new NexusAbortError(ctx);
+    const call = new Call(ctx);
     if (external) {
-      if (external.aborted) throw new NexusAbortError(ctx);
+      call.detachSignal = () => external.removeEventListener("abort", onExternalAbort);
+      const onExternalAbort = (): void => call.cancel();
       external.addEventListener("abort", onExternalAbort, { once: true });
     }
     options.canceller?.attach(call);
     this.inFlight.add(call);
+    return call;
+  }
+
+  private end(call: Call, options: CallOptions): void {
+    call.phase = "done";
+    this.inFlight.delete(call);
+    if (this.inFlight.size === 0) this.onIdle?.();
+    call.detachSignal?.();
+    options.canceller?.detach();
+  }
+
+  /** Waits for a slot, then sends with retries. */
+  private async run(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
+    if (call.cancelled) throw call.abortError();
+    const slot = this.limiter.acquire();
+    if (slot === false) throw new NexusOverloadError(call.ctx, this.limiter.maxQueued);
+    if (slot !== true) await call.wait(slot.ready, slot.cancel);
     try {
-      const slot = this.limiter.acquire();
-      if (slot === false) throw new NexusOverloadError(ctx, this.limiter.maxQueued);
-      if (slot !== true) await call.wait(slot.ready, slot.cancel);
-      try {
-        return await this.withRetries(spec, call, options);
-      } finally {
-        this.limiter.release();
-      }
+      return await this.withRetries(spec, call, options);
     } finally {
-      call.phase = "done";
-      this.inFlight.delete(call);
-      if (this.inFlight.size === 0) this.onIdle?.();
-      external?.removeEventListener("abort", onExternalAbort);
-      options.canceller?.detach();
+      this.limiter.release();
     }
   }
 
@@ -471,14 +531,22 @@ export class NexusClient {
           },
           body: spec.body?.(),
           stream: spec.stream,
+          maxBytes: spec.maxBytes,
         },
-        (err, res) => settle(err && this.networkError(err, call), res),
+        (err, res) => settle(err && this.failureOf(err, call, spec), res),
       );
     });
   }
 
-  private networkError(err: unknown, call: Call): NexusError {
+  private failureOf(err: unknown, call: Call, spec: RequestSpec): NexusError {
     if (call.cancelled) return call.abortError();
+    // A body that failed on its own terms (a file that changed while it was sent) says so itself.
+    if (err instanceof NexusError) return err;
+    if (err instanceof AnswerTooLargeError) return new NexusTooLargeError(call.ctx, err.limit, spec.maxBytes !== undefined);
+    return this.networkError(err, call);
+  }
+
+  private networkError(err: unknown, call: Call): NexusError {
     const e = err as { code?: string; message?: string; cause?: { code?: string } };
     // ETIMEDOUT is the system's connect time-out, not the channel's: a network error like the others.
     // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
@@ -550,7 +618,9 @@ class Call implements CallControl {
   draining = false;
   phase: CallPhase = "queued";
   sent = false;
-  /** What ends the current step at once: set by `wait` and by an attempt. */
+  /** Stops listening to the caller's AbortSignal, when there is one. */
+  detachSignal: (() => void) | undefined;
+  /** What ends the current step at once: set by `wait`, by an attempt, and while a body is prepared. */
   onCancel: (() => void) | undefined;
 
   constructor(readonly ctx: RequestContext) {}
@@ -606,13 +676,22 @@ export function filenameFromDisposition(header: string | undefined): string | un
   const extended = /filename\*\s*=\s*(?:[\w-]+)'[^']*'([^;]+)/i.exec(header);
   if (extended) {
     try {
-      return decodeURIComponent(extended[1].trim());
+      return bareFilename(decodeURIComponent(extended[1].trim()));
     } catch {
       // fall through to the plain form
     }
   }
   const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]+))/i.exec(header);
   if (!plain) return undefined;
-  const name = plain[1] !== undefined ? plain[1].replace(/\\(.)/g, "$1") : plain[2].trim();
-  return name || undefined;
+  return bareFilename(plain[1] !== undefined ? plain[1].replace(/\\(.)/g, "$1") : plain[2].trim());
+}
+
+/**
+ * A name the server gives, made safe to write to: the last path segment only (a core `file` node writes
+ * msg.filename where it says), with no control characters, never "." or "..". Undefined when nothing is left.
+ */
+export function bareFilename(name: string | undefined): string | undefined {
+  if (!name) return undefined;
+  const last = name.split(/[\\/]/).pop()?.replace(/[\x00-\x1f\x7f]/g, "").trim() ?? "";
+  return last === "" || last === "." || last === ".." ? undefined : last;
 }

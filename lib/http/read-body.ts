@@ -7,14 +7,36 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** The body did not arrive completely within the time allowed. */
+export class BodyTimeoutError extends Error {
+  constructor(readonly ms: number) {
+    super(`The body was not complete within ${ms} ms`);
+  }
+}
+
+/** The client went away before its body was complete. */
+export class BodyAbortedError extends Error {
+  constructor() {
+    super("The request was aborted");
+  }
+}
+
 /**
  * Reads a request body as raw bytes, rejecting with BodyTooLargeError as soon as it passes `limit` (by its
- * Content-Length, or while it streams). What was read is what was sent: nothing is decoded or parsed.
+ * Content-Length, or while it streams), with BodyTimeoutError when it is not complete within `timeoutMs`,
+ * and with BodyAbortedError when the client goes away. What was read is what was sent: nothing is decoded
+ * or parsed.
  */
-export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readRawBody(req: IncomingMessage, limit: number, timeoutMs?: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLargeError(limit));
   return new Promise((resolve, reject) => {
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          cleanup();
+          reject(new BodyTimeoutError(timeoutMs));
+        }, timeoutMs)
+      : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer): void => {
@@ -35,8 +57,9 @@ export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer
       cleanup();
       reject(err);
     };
-    const onAborted = (): void => onError(new Error("The request was aborted"));
+    const onAborted = (): void => onError(new BodyAbortedError());
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);

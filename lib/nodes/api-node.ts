@@ -7,6 +7,7 @@ import {
   NexusInputError,
   NexusNetworkError,
   NexusOverloadError,
+  NexusTooLargeError,
   describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
 import channelEnglish from "../../nodes/locales/en-US/genesys-nexus-channel.json";
 import { clientErrorTranslator, translator, type Translate } from "./i18n";
@@ -218,7 +219,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
 
 /** Whether a failed request reached Genesys: it answered, it cannot have it, or it may have it. */
 function reachOf(err: Error): "answered" | "not-sent" | "unknown" {
-  if (err instanceof NexusHttpError) return "answered";
+  if (err instanceof NexusHttpError || err instanceof NexusTooLargeError) return "answered";
   if (err instanceof NexusInputError || err instanceof NexusOverloadError) return "not-sent";
   if (err instanceof NexusNetworkError && !["ECONNRESET", "EPIPE"].includes(err.code)) return "not-sent";
   return "unknown";

@@ -115,6 +115,8 @@ function shortError(err: NexusError | Error, t: Translate): string {
       return t("status.aborted");
     case "overloaded":
       return t("status.queue-full");
+    case "too-large":
+      return t("status.too-large");
     default:
       return t("status.bad-input");
   }

@@ -1,6 +1,8 @@
 import type { NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
-import { BodyTooLargeError, readRawBody } from "../http/read-body";
+import { BodyTimeoutError, BodyTooLargeError, readRawBody } from "../http/read-body";
+import { writeJson } from "../http/write-json";
+import { RateLog } from "./rate-log";
 
 /** What the capture leaves on a request for the webhook route. */
 export interface CapturedRequest extends IncomingMessage {
@@ -37,67 +39,114 @@ export function normalizePath(path: string): string {
   return p.length > 1 ? p.replace(/\/$/, "") : p;
 }
 
-/** Paths whose raw POST bodies are kept, each with its size limit. */
-export interface RawBodyRoutes {
-  add(path: string, limit: number): void;
-  delete(path: string): void;
+/** A path as Express routes match it: without regard to case, and with or without a trailing slash. */
+export function routeKey(path: string): string {
+  return normalizePath(path).toLowerCase();
 }
 
-const captures = new WeakMap<object, Map<string, number>>();
+/** What the capture needs to know of a webhook path: its body limit, and how long a body may take. */
+export interface RawBodyRoute {
+  limit: number;
+  timeoutMs: number;
+}
+
+/** Paths whose raw POST bodies are kept. Several webhooks may share a path: each adds and deletes its own. */
+export interface RawBodyRoutes {
+  add(path: string, route: RawBodyRoute): void;
+  delete(path: string, route: RawBodyRoute): void;
+}
+
+interface Capture {
+  /** The routes of each path, in the order the webhooks came; the first is the one Express answers with. */
+  routes: Map<string, RawBodyRoute[]>;
+  /** Requests whose body never came whole: counted, logged once a minute. */
+  aborted: RateLog;
+}
+
+const captures = new WeakMap<object, Capture>();
 
 /**
  * Keeps the raw bytes of POST bodies sent to webhook paths. In a real Node-RED the editor's admin app is
  * mounted at the same root and parses JSON bodies before node routes see them, so a route-level reader
  * would find the stream drained and could only verify a re-serialisation. Like the core `http in` node,
- * this puts one middleware first on the root app: it reads the bytes of our paths only, marks the body
- * as parsed so no other parser touches it, and passes on.
+ * this puts one middleware first on the root app: it reads the bytes of our paths only (matched as Express
+ * matches routes), marks the body as parsed so no other parser touches it, and passes on. A body that
+ * takes longer than its route allows gets 408; one the client abandons is counted, not logged each time.
  */
-export function rawBodyRoutes(RED: NodeAPI): RawBodyRoutes {
+export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (count: number, seconds: number) => string): RawBodyRoutes {
   const httpNode = RED.httpNode as unknown as ExpressApp | undefined;
   const root = httpNode && typeof httpNode.use === "function" ? rootOf(httpNode) : undefined;
-  let routes = root ? captures.get(root) : undefined;
-  if (root && !routes) {
-    const known = new Map<string, number>();
-    routes = known;
-    captures.set(root, known);
-    const capture = (req: CapturedRequest, _res: ServerResponse, next: (err?: unknown) => void): void => {
+  let capture = root ? captures.get(root) : undefined;
+  if (root && !capture) {
+    const known = new Map<string, RawBodyRoute[]>();
+    const current: Capture = {
+      routes: known,
+      aborted: new RateLog((line) => RED.log.warn(line), abortedFirst, abortedMore),
+    };
+    capture = current;
+    captures.set(root, current);
+    const middleware = (req: CapturedRequest, res: ServerResponse, next: (err?: unknown) => void): void => {
       if (req.method !== "POST" || known.size === 0 || req._body || req.readableEnded) return next();
-      const limit = known.get(normalizePath(new URL(req.url ?? "/", "http://x").pathname));
-      if (limit === undefined) return next();
-      readRawBody(req, limit).then(
+      let pathname: string;
+      try {
+        pathname = new URL(req.url ?? "/", "http://x").pathname;
+      } catch {
+        return next();
+      }
+      const route = known.get(routeKey(pathname))?.[0];
+      if (route === undefined) return next();
+      readRawBody(req, route.limit, route.timeoutMs).then(
         (body) => {
           req.genesysRawBody = body;
           req._body = true;
           next();
         },
         (err: unknown) => {
-          if (!(err instanceof BodyTooLargeError)) return next(err);
-          req.genesysBodyTooLarge = true;
-          req._body = true;
-          next();
+          if (err instanceof BodyTooLargeError) {
+            req.genesysBodyTooLarge = true;
+            req._body = true;
+            return next();
+          }
+          if (err instanceof BodyTimeoutError) {
+            // Genesys waits 10 s for the whole exchange: a body this slow is cut, its socket closed.
+            res.setHeader("Connection", "close");
+            res.on("finish", () => req.socket.destroy());
+            writeJson(res, 408, { error: "Request Timeout" });
+            return;
+          }
+          current.aborted.hit();
+          req.socket.destroy();
         },
       );
     };
-    root.use(capture);
+    root.use(middleware);
     const stack = routerStack(root);
-    const at = stack?.findIndex((layer) => layer.handle === capture) ?? -1;
+    const at = stack?.findIndex((layer) => layer.handle === middleware) ?? -1;
     if (stack && at > 0) stack.unshift(stack.splice(at, 1)[0]);
   }
   const nodeRoot = normalizePath(String((RED.settings as unknown as { httpNodeRoot?: unknown }).httpNodeRoot ?? "/"));
-  const variants = (path: string): string[] => [normalizePath(path), normalizePath(`${nodeRoot}/${path}`)];
+  const variants = (path: string): string[] => [...new Set([routeKey(path), routeKey(`${nodeRoot}/${path}`)])];
   return {
-    add: (path, limit) => variants(path).forEach((p) => routes?.set(p, limit)),
-    delete: (path) => variants(path).forEach((p) => routes?.delete(p)),
+    add: (path, route) => {
+      for (const key of variants(path)) capture?.routes.set(key, [...(capture.routes.get(key) ?? []), route]);
+    },
+    delete: (path, route) => {
+      for (const key of variants(path)) {
+        const left = (capture?.routes.get(key) ?? []).filter((r) => r !== route);
+        if (left.length > 0) capture?.routes.set(key, left);
+        else capture?.routes.delete(key);
+      }
+    },
   };
 }
 
 /** Reads the raw body of a webhook request, whichever way it came: captured, unread, or kept raw by another parser. */
-export async function rawBodyOf(req: CapturedRequest, limit: number): Promise<Buffer | "too-large" | undefined> {
+export async function rawBodyOf(req: CapturedRequest, route: RawBodyRoute): Promise<Buffer | "too-large" | undefined> {
   if (req.genesysBodyTooLarge) return "too-large";
   if (req.genesysRawBody) return req.genesysRawBody;
   if (!req._body && !req.readableEnded) {
     try {
-      return await readRawBody(req, limit);
+      return await readRawBody(req, route.limit, route.timeoutMs);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return "too-large";
       throw err;

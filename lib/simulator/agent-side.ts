@@ -64,6 +64,17 @@ export function agentReplyTo(consumer: Record<string, unknown>): Record<string, 
   };
 }
 
+/** An http or https URL with a host, which the agent side can deliver to. */
+export function isWebhookUrl(value: unknown): value is string {
+  if (typeof value !== "string") return false;
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
 /** Delivers agent messages to a webhook the way Genesys does: signed, time-limited, redelivered on 5xx. */
 export class AgentSide {
   readonly deliveries: Delivery[] = [];
@@ -93,7 +104,7 @@ export class AgentSide {
     if (!this.options.webhookUrl || this.options.autoReply === false) return;
     const reply = agentReplyTo(received.body as Record<string, unknown>);
     this.later(this.options.replyDelayMs ?? AGENT_DEFAULTS.replyDelayMs, () => {
-      void this.deliver(reply);
+      this.deliver(reply).catch((err: unknown) => this.log(`agent: delivery failed: ${(err as Error).message}`));
     });
   }
 
@@ -131,41 +142,56 @@ export class AgentSide {
 
   private post(url: string, body: Buffer, signature: string, traceId: string): Promise<DeliveryAttempt> {
     return new Promise((resolve) => {
-      const target = new URL(url);
+      let target: URL;
+      try {
+        target = new URL(url);
+      } catch {
+        return resolve({ status: 0, error: `the webhook URL ${JSON.stringify(url)} is not a URL` });
+      }
       const transport = target.protocol === "https:" ? https : http;
-      const req = transport.request(
-        target,
-        {
-          method: "POST",
-          headers: {
-            "Content-Type": "application/json",
-            "Content-Length": body.length,
-            "X-Hub-Signature": signature,
-            "X-B3-TraceId": traceId,
+      let req: http.ClientRequest;
+      try {
+        req = transport.request(
+          target,
+          {
+            method: "POST",
+            headers: {
+              "Content-Type": "application/json",
+              "Content-Length": body.length,
+              "X-Hub-Signature": signature,
+              "X-B3-TraceId": traceId,
+            },
+            timeout: this.options.timeoutMs ?? AGENT_DEFAULTS.timeoutMs,
+            agent: false,
           },
-          timeout: this.options.timeoutMs ?? AGENT_DEFAULTS.timeoutMs,
-          agent: false,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            this.requests.delete(req);
-            const status = res.statusCode ?? 0;
-            let messageId: string | undefined;
-            try {
-              const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messageId?: unknown };
-              if (typeof parsed.messageId === "string") messageId = parsed.messageId;
-            } catch {
-              // no JSON: the status alone tells
-            }
-            if (status >= 200 && status < 300 && !messageId) {
-              resolve({ status, error: "the answer has no messageId" });
-            } else resolve({ status, messageId });
-          });
-          res.on("error", (err) => resolve({ status: 0, error: err.message }));
-        },
-      );
+          (res) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            // A webhook answer is a small JSON object; the rest of an endless one is not kept.
+            res.on("data", (c: Buffer) => {
+              if (size < 64 * 1024) chunks.push(c);
+              size += c.length;
+            });
+            res.on("end", () => {
+              this.requests.delete(req);
+              const status = res.statusCode ?? 0;
+              let messageId: string | undefined;
+              try {
+                const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messageId?: unknown };
+                if (typeof parsed.messageId === "string") messageId = parsed.messageId;
+              } catch {
+                // no JSON: the status alone tells
+              }
+              if (status >= 200 && status < 300 && !messageId) {
+                resolve({ status, error: "the answer has no messageId" });
+              } else resolve({ status, messageId });
+            });
+            res.on("error", (err) => resolve({ status: 0, error: err.message }));
+          },
+        );
+      } catch (err) {
+        return resolve({ status: 0, error: (err as Error).message });
+      }
       this.requests.add(req);
       req.on("timeout", () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? AGENT_DEFAULTS.timeoutMs} ms`)));
       req.on("error", (err) => {
@@ -216,7 +242,7 @@ export class AgentSide {
     if (route === "PUT /simulator/webhook") {
       const given = parse();
       const target = given?.url;
-      if (typeof target !== "string" || !/^https?:\/\//.test(target)) return json(400, { error: "Send {\"url\": \"http://...\"}" });
+      if (!isWebhookUrl(target)) return json(400, { error: "Send {\"url\": \"http://host:port/path\"}: an http or https URL with a host" });
       this.configure({ webhookUrl: target });
       return json(200, { webhookUrl: target });
     }

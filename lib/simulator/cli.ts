@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "util";
 import { startSimulator, SIMULATOR_DEFAULTS, type SimulatorOptions } from "./simulator";
+import { isWebhookUrl } from "./agent-side";
 
 /** Each option: its flag, the environment variable that may set it instead, and what it means. */
 const OPTIONS = {
@@ -77,6 +78,8 @@ export function simulatorOptionsFrom(argv: string[], env: NodeJS.ProcessEnv): { 
       retryAfter: get("retry-after") ? number("retry-after", get("retry-after")) : undefined,
     },
   };
+  const webhookUrl = options.agent?.webhookUrl;
+  if (webhookUrl !== undefined && !isWebhookUrl(webhookUrl)) throw new Error(`--webhook-url must be an http or https URL with a host, not "${webhookUrl}"`);
   return { options, quiet: values.quiet === true, help: values.help === true };
 }
 

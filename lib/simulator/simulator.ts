@@ -26,8 +26,12 @@ export interface SimulatorOptions {
   maxMediaBytes?: number;
   /** Largest message body accepted, in bytes (default 1 MiB); past it the answer is 413. */
   maxMessageBytes?: number;
-  /** How many requests to keep in `requests` (default 1000); counts are kept for all. */
+  /** How many requests to keep in `requests` (default 1000); counts are kept for all. Bodies past 1 MiB are not kept. */
   recordLimit?: number;
+  /** How many consumer messages to keep in `messages` (default 10000), within 32 MiB of bodies; `messageCount` counts all. */
+  messageLimit?: number;
+  /** Bytes of media kept in memory at most (default 256 MiB); past it the oldest media are forgotten. */
+  maxStoredMediaBytes?: number;
   /** Random faults, as fractions of requests to the API. */
   faultRates?: FaultRates;
   /** The agent side: where and how Genesys would deliver agent messages. */
@@ -46,7 +50,9 @@ export interface RecordedRequest {
   method: string;
   path: string;
   headers: http.IncomingHttpHeaders;
+  /** The body as received; empty when it was larger than RECORDED_BODY_LIMIT. */
   body: Buffer;
+  bodyLength: number;
   status: number;
 }
 
@@ -54,9 +60,15 @@ export interface ReceivedMessage {
   /** The id the simulator answered with. */
   id: string;
   body: unknown;
-  raw: Buffer;
+  /** Bytes of the request body it came in. */
+  size: number;
   traceId?: string;
 }
+
+/** Recorded requests keep bodies up to this size. */
+const RECORDED_BODY_LIMIT = 1024 * 1024;
+/** Kept consumer messages hold at most this many body bytes in all. */
+const MESSAGE_BYTES_LIMIT = 32 * 1024 * 1024;
 
 export const SIMULATOR_DEFAULTS = {
   host: "127.0.0.1",
@@ -67,6 +79,8 @@ export const SIMULATOR_DEFAULTS = {
   maxMediaBytes: 16 * 1024 * 1024,
   maxMessageBytes: 1024 * 1024,
   recordLimit: 1000,
+  messageLimit: 10_000,
+  maxStoredMediaBytes: 256 * 1024 * 1024,
 };
 
 class HttpFailure extends Error {
@@ -102,6 +116,10 @@ export class NexusSimulator {
   private seenMessageIds = new Map<string, string>();
   /** Messages sent again with a messageId already accepted: each would be processed twice without the check. */
   duplicateCount = 0;
+  /** Consumer messages accepted, all of them (not only those kept in `messages`). */
+  messageCount = 0;
+  private messageBytes = 0;
+  private mediaBytes = 0;
 
   constructor(options: SimulatorOptions = {}) {
     this.options = {
@@ -115,6 +133,8 @@ export class NexusSimulator {
       maxMediaBytes: options.maxMediaBytes ?? SIMULATOR_DEFAULTS.maxMediaBytes,
       maxMessageBytes: options.maxMessageBytes ?? SIMULATOR_DEFAULTS.maxMessageBytes,
       recordLimit: options.recordLimit ?? SIMULATOR_DEFAULTS.recordLimit,
+      messageLimit: options.messageLimit ?? SIMULATOR_DEFAULTS.messageLimit,
+      maxStoredMediaBytes: options.maxStoredMediaBytes ?? SIMULATOR_DEFAULTS.maxStoredMediaBytes,
     };
     this.log = options.log ?? (() => undefined);
     this.faults = new FaultInjector(options.faultRates);
@@ -179,6 +199,9 @@ export class NexusSimulator {
   reset(): void {
     this.media.clear();
     this.messages.length = 0;
+    this.messageCount = 0;
+    this.messageBytes = 0;
+    this.mediaBytes = 0;
     this.requests.length = 0;
     this.counts.clear();
     this.seenMessageIds.clear();
@@ -203,7 +226,12 @@ export class NexusSimulator {
     if (!url.pathname.startsWith(prefix)) {
       return this.fail(req, res, Buffer.alloc(0), new HttpFailure(404, `No such endpoint: ${req.method} ${url.pathname}`));
     }
-    const rest = url.pathname.slice(prefix.length).split("/").map(decodeURIComponent);
+    let rest: string[];
+    try {
+      rest = url.pathname.slice(prefix.length).split("/").map(decodeURIComponent);
+    } catch {
+      return this.fail(req, res, Buffer.alloc(0), new HttpFailure(400, `Malformed percent-encoding in ${url.pathname}`));
+    }
     const [channelId, collection, mediaId, ...extra] = rest;
     const route =
       collection === "messages" && mediaId === undefined && req.method === "POST"
@@ -290,8 +318,8 @@ export class NexusSimulator {
         this.seenMessageIds.set(given, id);
         if (this.seenMessageIds.size > 100_000) this.seenMessageIds.delete(this.seenMessageIds.keys().next().value as string);
       }
-      const received: ReceivedMessage = { id, body: message, raw: body, traceId };
-      this.messages.push(received);
+      const received: ReceivedMessage = { id, body: message, size: body.length, traceId };
+      this.keep(received);
       this.agent.onConsumerMessage(received);
       return { id };
     });
@@ -318,6 +346,13 @@ export class NexusSimulator {
       data: Buffer.from(file.data),
     };
     this.media.set(mediaId, stored);
+    this.mediaBytes += stored.length;
+    // Bounded: the oldest media are forgotten first (a download of them then gets 404).
+    for (const [id, old] of this.media) {
+      if (this.mediaBytes <= this.options.maxStoredMediaBytes || id === mediaId) break;
+      this.media.delete(id);
+      this.mediaBytes -= old.length;
+    }
     return describe(stored);
   }
 
@@ -330,6 +365,7 @@ export class NexusSimulator {
   private deleteMedia(mediaId: string): MediaData {
     const media = this.findMedia(mediaId);
     this.media.delete(mediaId);
+    this.mediaBytes -= media.length;
     return describe(media);
   }
 
@@ -352,7 +388,18 @@ export class NexusSimulator {
     this.count(status);
     if (this.options.recordLimit <= 0) return;
     if (this.requests.length >= this.options.recordLimit) this.requests.shift();
-    this.requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body, status });
+    const kept = body.length <= RECORDED_BODY_LIMIT ? body : Buffer.alloc(0);
+    this.requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: kept, bodyLength: body.length, status });
+  }
+
+  /** Keeps a consumer message for inspection, within the count and byte bounds; counts it either way. */
+  private keep(message: ReceivedMessage): void {
+    this.messageCount++;
+    this.messages.push(message);
+    this.messageBytes += message.size;
+    while (this.messages.length > 0 && (this.messages.length > this.options.messageLimit || this.messageBytes > MESSAGE_BYTES_LIMIT)) {
+      this.messageBytes -= (this.messages.shift() as ReceivedMessage).size;
+    }
   }
 }
 
