@@ -144,7 +144,8 @@ function headerSafe(value: string, field: string): string {
 
 /** A URL as it may be shown: no user name or password, and not endless. */
 function shownUrl(text: string): string {
-  const shown = text.replace(/\/\/[^/@]*@/, "//***@");
+  // Whatever stands before an "@" may be a user name and password, even in a URL that does not parse.
+  const shown = text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^]*@/i, "$1***@");
   return shown.length > 200 ? `${shown.slice(0, 200)}...` : shown;
 }
 const EMPTY = Buffer.alloc(0);
