@@ -1,20 +1,31 @@
 import type { NodeAPI, NodeDef, Node } from "node-red";
-import { handleApiCall } from "../lib/nodes/api-node";
+import { evaluateProperty, handleApiCall } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import english from "./locales/en-US/genesys-nexus-send.json";
 
 interface SendDef extends NodeDef {
   channel: string;
+  /** Where the message comes from: a typed input, `payload` + `msg` by default. */
+  message?: string;
+  messageType?: string;
 }
 
-/** `genesys-nexus-send`: POST /channels/{channelId}/messages with msg.payload as the JSON body. */
+/** `genesys-nexus-send`: POST /channels/{channelId}/messages with the node's Message (msg.payload by default) as the JSON body. */
 export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-send", english);
   function GenesysNexusSend(this: Node, config: SendDef): void {
     RED.nodes.createNode(this, config);
-    handleApiCall(RED, this, config.channel, t, {
+    const node = this;
+    const type = config.messageType || "msg";
+    const value = config.message ?? "";
+    const fromPayload = type === "msg" && (value === "" || value === "payload");
+    // Named in error texts, the way the dialog shows it: msg.payload, flow.x, a JSONata expression...
+    const source = fromPayload ? "msg.payload" : type === "msg" || type === "flow" || type === "global" ? `${type}.${value}` : t(`source.${type}`);
+    handleApiCall(RED, node, config.channel, t, {
       verb: "sending",
-      call: (client, msg, options) => client.sendMessage(msg.payload, options),
+      call: fromPayload
+        ? (client, msg, options) => client.sendMessage(msg.payload, options)
+        : async (client, msg, options) => client.sendMessage(await evaluateProperty(RED, node, value, type, msg), { ...options, source }),
       write: (msg, result) => {
         msg.payload = result.payload;
       },

@@ -238,10 +238,13 @@ export class NexusClient {
     return { inFlight: this.limiter.inFlight, queued: this.limiter.queued };
   }
 
-  /** `POST /channels/{channelId}/messages`: the payload is sent as JSON, byte for byte when it is a string or Buffer. */
-  async sendMessage(payload: unknown, options: CallOptions = {}): Promise<EnvelopeResult<MessageData>> {
+  /**
+   * `POST /channels/{channelId}/messages`: the payload is sent as JSON, byte for byte when it is a string or
+   * Buffer. `options.source` names where the payload came from in an error text (default `msg.payload`).
+   */
+  async sendMessage(payload: unknown, options: CallOptions & { source?: string } = {}): Promise<EnvelopeResult<MessageData>> {
     const traceId = this.traceIdFor(options);
-    const body = encodeMessageBody(payload);
+    const body = encodeMessageBody(payload, options.source);
     const res = await this.request(
       {
         method: "POST",

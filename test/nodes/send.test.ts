@@ -37,6 +37,50 @@ describe("genesys-nexus-send in the Node-RED runtime", () => {
     assert.equal(req.headers["x-b3-traceid"], res.traceId);
   });
 
+  it("composes the message in the dialog with JSONata from msg fields, with no function node", async () => {
+    const composed = '{"channel": "sms", "messageId": "mms-" & seq, "type": "RichMedia", "content": [{"url": mediaUrl, "mimetype": mimetype, "filename": filename}]}';
+    const loaded = await load(flowFor(sim, { ...send, message: composed, messageType: "jsonata" }));
+    const res = await expectOutput(loaded, { seq: 7, mediaUrl: "genesys://nexus/m-1", mimetype: "image/png", filename: "a.png", payload: "left alone" });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(JSON.parse(sim.requests[0].body.toString()), {
+      channel: "sms",
+      messageId: "mms-7",
+      type: "RichMedia",
+      content: [{ url: "genesys://nexus/m-1", mimetype: "image/png", filename: "a.png" }],
+    });
+  });
+
+  it("takes the message from another msg property, flow context, a fixed JSON or an environment variable", async () => {
+    process.env.NEXUS_TEST_MESSAGE = '{"type":"Text","text":"from env"}';
+    try {
+      for (const [message, messageType, msg, expected] of [
+        ["outgoing.body", "msg", { outgoing: { body: { text: "nested" } } }, { text: "nested" }],
+        ["pending", "flow", {}, { text: "from flow" }],
+        ['{"type":"Text","text":"fixed"}', "json", {}, { type: "Text", text: "fixed" }],
+        ["NEXUS_TEST_MESSAGE", "env", {}, { type: "Text", text: "from env" }],
+      ] as Array<[string, string, Msg, unknown]>) {
+        sim.reset();
+        const loaded = await load(flowFor(sim, { ...send, message, messageType }));
+        loaded.n1.context().flow.set("pending", { text: "from flow" });
+        await expectOutput(loaded, msg);
+        assert.deepEqual(JSON.parse(sim.requests[0].body.toString()), expected, messageType);
+        await helper.unload();
+      }
+    } finally {
+      delete process.env.NEXUS_TEST_MESSAGE;
+    }
+  });
+
+  it("names the node's Message in the error when what it gives cannot be sent", async () => {
+    const loaded = await load(flowFor(sim, { ...send, message: "count", messageType: "msg" }));
+    const err = await expectError(loaded, { count: 3, payload: { fine: true } });
+    assert.match(err.error.message, /msg\.count must be an object/);
+    await helper.unload();
+    const jsonata = await load(flowFor(sim, { ...send, message: "42", messageType: "jsonata" }));
+    assert.match((await expectError(jsonata, {})).error.message, /JSONata/);
+    assert.equal(sim.requestCount, 0);
+  });
+
   it("sends a JSON string and a Buffer byte for byte, and uses msg.traceId", async () => {
     const loaded = await load(flowFor(sim, send));
     const text = '{"type":"Text",   "text":"spaces"}';
