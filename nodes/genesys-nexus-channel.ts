@@ -1,5 +1,5 @@
 import type { NodeAPI, NodeDef } from "node-red";
-import { NexusClient, type SignatureEncoding } from "../lib/client";
+import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 
 interface ChannelDef extends NodeDef {
@@ -79,8 +79,12 @@ export = function (RED: NodeAPI): void {
       return client;
     };
 
-    const secrets = credentials.secret ? [credentials.secret, ...(credentials.previousSecret ? [credentials.previousSecret] : [])] : [];
+    // A secret still written as ${NAME} reads an environment variable that is not set: no secret at all.
+    const unset = unsetEnvVar(credentials.secret) ?? unsetEnvVar(credentials.previousSecret);
+    const secrets = credentials.secret && !unset ? [credentials.secret, ...(credentials.previousSecret ? [credentials.previousSecret] : [])] : [];
     this.verificationSecrets = (): string[] => secrets;
+    this.secretProblem = (): NexusInputError | undefined =>
+      unset ? new NexusInputError("config-env-unset", { field: "secret", name: unset }) : secrets.length === 0 ? new NexusInputError("config-secret") : undefined;
     (this as { channelId: string }).channelId = String(config.channelId ?? "").trim();
 
     // Requests already sent may finish (as the flow nodes let them); what waits ends at once.

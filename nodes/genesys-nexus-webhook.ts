@@ -2,8 +2,9 @@ import type { ServerResponse } from "http";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { inspectDelivery, refusal } from "../lib/webhook/delivery";
 import { WebhookDeliveries, GIVE_BACK_FACTOR } from "../lib/webhook/deliveries";
-import type { ChannelConfigNode } from "../lib/nodes/api-node";
-import { translator } from "../lib/nodes/i18n";
+import { describeError } from "../lib/client";
+import { channelProblemText, type ChannelConfigNode } from "../lib/nodes/api-node";
+import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
 import { normalizePath, rawBodyOf, rawBodyRoutes, routerStack, type CapturedRequest } from "../lib/nodes/raw-body-capture";
@@ -62,9 +63,13 @@ export = function (RED: NodeAPI): void {
       node.error(t("errors.no-url"));
       return;
     }
-    if (secrets.length === 0) {
-      show("red", "ring", "status.no-channel");
-      node.error(t("errors.no-channel"));
+    const secretProblem = channel?.secretProblem();
+    if (!channel || secretProblem) {
+      // What the channel lacks, in the words of the send nodes' status: "channel: no secret".
+      const text = (secretProblem && channelProblemText(RED)(secretProblem)) ?? t("status.no-channel");
+      shown = text;
+      node.status({ fill: "red", shape: "ring", text });
+      node.error(secretProblem ? `${t("errors.no-channel")} ${describeError(secretProblem, clientErrorTranslator(RED))}` : t("errors.no-channel"));
     }
 
     const storeEvents = {

@@ -4,13 +4,7 @@ import path from "path";
 export const DEMO_CHANNEL_ID = "genesys-demo-channel";
 export const WEBHOOK_PATH = "/genesys/agent";
 
-const EXAMPLES: Array<[string, string]> = [
-  ["agent-bridge", "Conversation bridge"],
-  ["send-message", "Send a message"],
-  ["upload-media", "Upload media"],
-  ["download-media", "Download media"],
-  ["delete-media", "Delete media"],
-];
+const EXAMPLES = ["agent-bridge", "send-message", "upload-media", "download-media", "delete-media"];
 
 /** The example flows, one tab each, with the shared channel pointed at the running simulator. */
 export function demoFlows(simBaseUrl: string): object[] {
@@ -18,13 +12,13 @@ export function demoFlows(simBaseUrl: string): object[] {
   const examples = [path.resolve(__dirname, "..", "examples"), path.resolve(__dirname, "..", "..", "examples")].find((dir) => fs.existsSync(dir)) as string;
   const flows: object[] = [];
   let channel: Record<string, unknown> | undefined;
-  for (const [file, label] of EXAMPLES) {
+  for (const file of EXAMPLES) {
     const nodes = JSON.parse(fs.readFileSync(path.join(examples, `${file}.json`), "utf8")) as Array<Record<string, unknown>>;
-    const tab = nodes.find((n) => typeof n.z === "string")?.z as string;
-    flows.push({ id: tab, type: "tab", label, disabled: false, info: "" });
+    // Each example brings its own named tab; the tab goes first so that the demo opens in this order.
+    flows.push(...nodes.filter((n) => n.type === "tab"));
     for (const node of nodes) {
       if (node.id === DEMO_CHANNEL_ID) channel = { ...node, baseUrl: simBaseUrl };
-      else flows.push(node);
+      else if (node.type !== "tab") flows.push(node);
     }
   }
   if (channel) flows.push(channel);

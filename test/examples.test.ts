@@ -14,9 +14,7 @@ type FlowNode = Record<string, unknown> & { id: string; type: string };
 /** An example flow with its debug nodes swapped for test helpers and its channel pointed at the simulator. */
 function loadExample(file: string, sim: NexusSimulator): FlowNode[] {
   const flow = JSON.parse(fs.readFileSync(path.join(examples, file), "utf8")) as FlowNode[];
-  const tab = flow.find((n) => n.z)?.z as string;
   return [
-    { id: tab, type: "tab" },
     ...flow.map((n) =>
       n.type === "debug" ? { id: n.id, z: n.z, type: "helper" } : n.type === "genesys-nexus-channel" ? { ...n, baseUrl: sim.baseUrl } : n,
     ),
@@ -51,6 +49,26 @@ describe("example flows", () => {
     for (const type of ["genesys-nexus-send", "genesys-nexus-upload", "genesys-nexus-download", "genesys-nexus-delete", "genesys-nexus-webhook", "genesys-nexus-webhook-response"]) {
       assert.ok(types.has(type), `an example uses ${type}`);
     }
+  });
+
+  it("lands each example on its own named tab, with debug nodes that show what matters", () => {
+    const labels = new Set<string>();
+    for (const file of files) {
+      const flow = JSON.parse(fs.readFileSync(path.join(examples, file), "utf8")) as FlowNode[];
+      const tabs = flow.filter((n) => n.type === "tab");
+      assert.equal(tabs.length, 1, `${file} has one tab`);
+      assert.ok(typeof tabs[0].label === "string" && tabs[0].label !== "", `${file}'s tab has a name`);
+      labels.add(tabs[0].label as string);
+      for (const n of flow.filter((x) => x.type !== "tab" && x.type !== "genesys-nexus-channel")) assert.equal(n.z, tabs[0].id, `${file}: ${n.id} is on the tab`);
+      for (const debug of flow.filter((n) => n.type === "debug")) {
+        assert.notEqual(debug.complete, "true", `${file}: ${debug.id} shows the complete message`);
+        if (/error/.test(debug.id)) assert.equal(debug.complete, "error.message", `${file}: ${debug.id}`);
+      }
+    }
+    assert.equal(labels.size, files.length, "every tab has its own name");
+    const upload = JSON.parse(fs.readFileSync(path.join(examples, "upload-media.json"), "utf8")) as FlowNode[];
+    assert.ok(!upload.some((n) => n.type === "function" || n.type === "change"), "the upload example needs no function or change node");
+    assert.equal(upload.find((n) => n.type === "genesys-nexus-send")?.messageType, "jsonata");
   });
 
   for (const file of files) {

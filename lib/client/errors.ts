@@ -18,9 +18,11 @@ export const english: Translate = (code, params) => interpolate((MESSAGES as Rec
 
 export interface RequestContext {
   method: string;
-  /** Path below the base URL, e.g. `/channels/abc/messages`. Never holds a secret. */
+  /** The full URL called, e.g. `https://nexus.example.com/nexus/v3/channels/abc/messages`. Never holds a secret. */
   path: string;
   traceId?: string;
+  /** What the call is about, for the hint of an error: a message, or media. */
+  resource?: "messages" | "media";
 }
 
 interface Details {
@@ -80,8 +82,9 @@ export class NexusInputError extends NexusError {
 /** HTTP statuses the contract retries: rate limiting and gateway trouble. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
-function hintFor(status: number): string | undefined {
-  if ([400, 401, 403, 404, 413, 429].includes(status)) return `hint-${status}`;
+function hintFor(status: number, resource: RequestContext["resource"]): string | undefined {
+  if (status === 400 || status === 404) return `hint-${status}-${resource ?? "messages"}`;
+  if ([401, 403, 413, 429].includes(status)) return `hint-${status}`;
   if (status >= 500) return "hint-5xx";
   if (status >= 200 && status < 300) return "hint-2xx";
   return undefined;
@@ -92,7 +95,7 @@ export class NexusHttpError extends NexusError {
   constructor(ctx: RequestContext, statusCode: number, status?: { code?: number; message?: string }) {
     const parts: MessagePart[] = [["http", { status: statusCode, reason: STATUS_CODES[statusCode] ?? "", method: ctx.method, path: ctx.path }]];
     if (status?.message) parts.push(["http-detail", { message: status.message, code: status.code ?? "-" }]);
-    const hint = hintFor(statusCode);
+    const hint = hintFor(statusCode, ctx.resource);
     if (hint) parts.push([hint]);
     super("http", parts, {
       statusCode,
@@ -126,8 +129,8 @@ function networkWords(code: string): string {
 /** The request never got an answer: refused, reset, unresolvable host, TLS trouble. */
 export class NexusNetworkError extends NexusError {
   readonly code: string;
-  constructor(ctx: RequestContext, origin: string, code: string) {
-    const parts: MessagePart[] = [["network", { origin, method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]];
+  constructor(ctx: RequestContext, code: string) {
+    const parts: MessagePart[] = [["network", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]];
     super("network", parts, {
       traceId: ctx.traceId,
       transient: RETRYABLE_NETWORK_CODES.has(code),

@@ -142,6 +142,14 @@ function headerSafe(value: string, field: string): string {
   return value;
 }
 
+/**
+ * The name of an environment variable that a setting still holds as `${NAME}`: Node-RED puts the value in
+ * its place when the variable is set, so one left in place means it is not.
+ */
+export function unsetEnvVar(value: unknown): string | undefined {
+  return typeof value === "string" ? /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(value)?.[1] : undefined;
+}
+
 /** A URL as it may be shown: no user name or password, and not endless. */
 function shownUrl(text: string): string {
   // Whatever stands before an "@" may be a user name and password, even in a URL that does not parse.
@@ -170,7 +178,6 @@ export class NexusClient {
   readonly timeout: number;
   readonly retryPolicy: RetryPolicy;
   private readonly requestPath: string;
-  private readonly channelPath: string;
   private readonly origin: string;
   private readonly secret: string;
   private readonly encoding: SignatureEncoding;
@@ -188,6 +195,10 @@ export class NexusClient {
   private onIdle: (() => void) | undefined;
 
   constructor(options: ChannelOptions) {
+    for (const [field, value] of Object.entries({ "base URL": options.baseUrl, "channel id": options.channelId, "contact center id": options.ccid, secret: options.secret, "API key": options.apiKey })) {
+      const name = unsetEnvVar(value);
+      if (name) throw new NexusInputError("config-env-unset", { field, name });
+    }
     const baseUrl = checkText(options.baseUrl, "config-no-base-url");
     let url: URL;
     try {
@@ -215,7 +226,6 @@ export class NexusClient {
     this.maxStreamBytes = positiveInt(options.maxStreamBytes, DEFAULTS.maxStreamBytes, 1);
     this.maxDownloadBytes = positiveInt(options.maxDownloadBytes, DEFAULTS.maxDownloadBytes, 1);
     this.origin = url.origin;
-    this.channelPath = `/channels/${this.channelId}`;
     this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
     this.baseHeaders = { Accept: "application/json, */*", "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
     if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = headerSafe(options.apiKey, "API key");
@@ -263,7 +273,7 @@ export class NexusClient {
   async uploadMedia(source: UploadSource, options: CallOptions = {}): Promise<UploadResult> {
     const traceId = this.traceIdFor(options);
     // The call starts before the body is ready: reading a stream can be cancelled, and must make progress.
-    const call = this.begin({ method: "POST", path: `${this.channelPath}/media`, traceId }, options);
+    const call = this.begin({ method: "POST", path: this.urlOf("/media"), traceId, resource: "media" }, options);
     let res: HttpAnswer;
     try {
       const upload = await prepareUpload(source, this.secret, this.encoding, this.maxStreamBytes, {
@@ -301,7 +311,7 @@ export class NexusClient {
     // A server may answer with an envelope instead of bytes; one that reports failure is an error.
     const envelope = /json/i.test(contentType) ? parseEnvelope(data, contentType) : undefined;
     if (envelope && envelope.status.code !== 0) {
-      throw new NexusHttpError({ method: "GET", path: this.channelPath + subPath, traceId }, res.status, envelope.status);
+      throw new NexusHttpError({ method: "GET", path: this.urlOf(subPath), traceId, resource: "media" }, res.status, envelope.status);
     }
     return {
       statusCode: res.status,
@@ -336,7 +346,7 @@ export class NexusClient {
       if (/^E(NOENT|ACCES|PERM|ISDIR|ROFS|NOSPC|EXIST|NOTDIR)$/.test(code)) {
         throw new NexusInputError("download-unwritable", { path: file, reason: code });
       }
-      throw new NexusNetworkError({ method: "GET", path: this.channelPath + subPath, traceId }, this.origin, code);
+      throw new NexusNetworkError({ method: "GET", path: this.urlOf(subPath), traceId }, code);
     }
     return {
       statusCode: res.status,
@@ -381,6 +391,11 @@ export class NexusClient {
     return this.closing;
   }
 
+  /** The full URL of a call below the channel, as errors name it (a base URL never holds credentials). */
+  private urlOf(subPath: string): string {
+    return this.origin + this.requestPath + subPath;
+  }
+
   private traceIdFor(options: CallOptions): string {
     const given: unknown = options.traceId;
     if (given === undefined || given === null || given === "") return newTraceId();
@@ -409,7 +424,7 @@ export class NexusClient {
     const envelope = parseEnvelope(body, contentType);
     if (envelope) {
       if (envelope.status.code !== 0) {
-        throw new NexusHttpError({ method, path: this.channelPath + subPath, traceId }, res.status, envelope.status);
+        throw new NexusHttpError({ method, path: this.urlOf(subPath), traceId, resource: subPath === "/messages" ? "messages" : "media" }, res.status, envelope.status);
       }
       return envelope;
     }
@@ -424,7 +439,7 @@ export class NexusClient {
 
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
   private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
-    const call = this.begin({ method: spec.method, path: this.channelPath + spec.subPath, traceId }, options);
+    const call = this.begin({ method: spec.method, path: this.urlOf(spec.subPath), traceId, resource: spec.subPath === "/messages" ? "messages" : "media" }, options);
     try {
       return await this.run(spec, call, options);
     } finally {
@@ -555,7 +570,7 @@ export class NexusClient {
     // ETIMEDOUT is the system's connect time-out, not the channel's: a network error like the others.
     // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
     const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
-    return new NexusNetworkError(call.ctx, this.origin, code);
+    return new NexusNetworkError(call.ctx, code);
   }
 }
 

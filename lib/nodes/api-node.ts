@@ -22,6 +22,8 @@ export interface ChannelConfigNode extends Node {
    * (`previousSecret`). Empty when the channel has no secret.
    */
   verificationSecrets(): string[];
+  /** Why webhooks cannot verify with this channel (no secret, or one from an unset variable), if they cannot. */
+  secretProblem(): NexusInputError | undefined;
   /** The Genesys channel id, which scopes what webhooks share between instances. */
   readonly channelId: string;
 }
@@ -95,10 +97,18 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   api: ApiCall<R>,
 ): void {
   const channel = channelId ? (RED.nodes.getNode(channelId) as ChannelConfigNode | null) : null;
-  const status = new NodeStatus(node, t, api.verb);
+  const status = new NodeStatus(node, t, api.verb, channelProblemText(RED));
   const errorText = clientErrorTranslator(RED);
   const stopText = stoppingTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
+  else {
+    // A channel that cannot work shows at once, on every node that uses it, with what it lacks.
+    try {
+      channel.client();
+    } catch (err) {
+      status.refuse(err as Error);
+    }
+  }
 
   const pending = new Set<Pending>();
   let stopping = false;
@@ -227,6 +237,16 @@ function reachOf(err: Error): "answered" | "not-sent" | "unknown" {
 
 /** A message ended because the node stopped before it could be sent or answered. */
 class StoppedError extends Error {}
+
+/** What a channel lacks, as a short status ("channel: no secret"), for errors of its configuration. */
+export function channelProblemText(RED: NodeAPI): (err: Error) => string | undefined {
+  const t = translator(RED, "genesys-nexus-channel", channelEnglish);
+  return (err) => {
+    if (!(err instanceof NexusInputError)) return undefined;
+    const [code, params] = err.parts[0] ?? [];
+    return code?.startsWith("config-") ? t(`problem.${code}`, params) : undefined;
+  };
+}
 
 /** The lines that account for messages ending while a node stops, from the channel's catalog. */
 function stoppingTranslator(RED: NodeAPI): (key: string, params: Record<string, string | number | undefined>) => string {

@@ -24,6 +24,8 @@ export class NodeStatus {
     private readonly node: Node,
     private readonly t: Translate,
     private readonly verb: string,
+    /** The short text of a channel that is not configured completely, or undefined for other errors. */
+    private readonly channelProblem: (err: Error) => string | undefined = () => undefined,
   ) {}
 
   start(): void {
@@ -50,7 +52,7 @@ export class NodeStatus {
 
   /** A failure before any request (bad input, no channel). */
   refuse(err: NexusError | Error): void {
-    this.last = { kind: "error", text: shortError(err, (key, params) => this.text(key, params)) };
+    this.last = { kind: "error", text: this.channelProblem(err) ?? shortError(err, (key, params) => this.text(key, params)) };
     this.now();
   }
 
