@@ -1,5 +1,6 @@
 import { randomUUID } from "crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
+import { FlowError } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { replyHandles } from "../lib/webhook/reply-handles";
 import english from "./locales/en-US/genesys-nexus-webhook-response.json";
@@ -25,7 +26,8 @@ export = function (RED: NodeAPI): void {
       const reply = replyHandles.take(msg._webhook?.id);
       if (!reply) {
         show("red", noRequest);
-        done(new Error(t("errors.no-request")));
+        // Shown as the sentence alone (no "Error:" before it), like every error of the flow nodes.
+        done(new FlowError(new Error(t("errors.no-request")), (code) => code));
         return;
       }
       const status = typeof msg.statusCode === "string" ? Number(msg.statusCode) : msg.statusCode;

@@ -17,8 +17,9 @@ export function demoFlows(simBaseUrl: string): object[] {
     // Each example brings its own named tab; the tab goes first so that the demo opens in this order.
     flows.push(...nodes.filter((n) => n.type === "tab"));
     for (const node of nodes) {
-      if (node.id === DEMO_CHANNEL_ID) channel = { ...node, baseUrl: simBaseUrl };
-      else if (node.type !== "tab") flows.push(node);
+      // Each example brings its own channel, so that several import cleanly; the demo has one for all.
+      if (node.type === "genesys-nexus-channel") channel ??= { ...node, id: DEMO_CHANNEL_ID, name: "Local simulator", baseUrl: simBaseUrl };
+      else if (node.type !== "tab") flows.push(typeof node.channel === "string" ? { ...node, channel: DEMO_CHANNEL_ID } : node);
     }
   }
   if (channel) flows.push(channel);

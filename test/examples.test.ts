@@ -66,6 +66,9 @@ describe("example flows", () => {
       }
     }
     assert.equal(labels.size, files.length, "every tab has its own name");
+    // No two examples share a node id: importing several one after another raises no conflict.
+    const ids = files.flatMap((file) => (JSON.parse(fs.readFileSync(path.join(examples, file), "utf8")) as FlowNode[]).map((n) => n.id));
+    assert.equal(new Set(ids).size, ids.length, "every node id is unique across the examples");
     const upload = JSON.parse(fs.readFileSync(path.join(examples, "upload-media.json"), "utf8")) as FlowNode[];
     assert.ok(!upload.some((n) => n.type === "function" || n.type === "change"), "the upload example needs no function or change node");
     assert.equal(upload.find((n) => n.type === "genesys-nexus-send")?.messageType, "jsonata");
@@ -74,7 +77,8 @@ describe("example flows", () => {
   for (const file of files) {
     it(`${file} works against the simulator`, async () => {
       const flow = loadExample(file, sim);
-      await helper.load([...FLOW_NODES, webhookNode, responseNode, ...core], flow, { "genesys-demo-channel": { secret: "simulator-secret" } });
+      const channel = flow.find((n) => n.type === "genesys-nexus-channel") as FlowNode;
+      await helper.load([...FLOW_NODES, webhookNode, responseNode, ...core], flow, { [channel.id]: { secret: "simulator-secret" } });
       const results: Msg[] = [];
       const errors: Msg[] = [];
       for (const n of flow.filter((x) => x.type === "helper")) {

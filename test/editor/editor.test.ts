@@ -45,6 +45,7 @@ describe("the editor in a real browser", function () {
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) {
       if (process.env.REQUIRE_BROWSER) throw new Error(`Chromium not found at ${CHROMIUM}; install it with apt-get install -y chromium`);
+      console.warn(`  (the editor tests are skipped: Chromium not found at ${CHROMIUM}; apt-get install -y chromium, or set CHROMIUM_PATH)`);
       this.skip();
     }
     sim = await simulator({ apiKey: undefined, channelId: "demo-channel", secret: DEMO_SECRET, ccid: "8b6b7e2e-3c1f-4c4e-9a51-6a1f5f0c2d10" });
@@ -106,7 +107,8 @@ describe("the editor in a real browser", function () {
       await page.waitForSelector("#node-dialog-cancel", { state: "visible" });
       const fields = await page.locator(".red-ui-tray:last-child .form-row").count();
       assert.ok(fields >= 2, `${node.type} dialog shows its form`);
-      if (node.id === "bridge-send") await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, "send-dialog.png") });
+      if (node.type === "genesys-nexus-send") assert.equal(await page.locator("#node-input-message").count(), 1, "the send dialog has its Message");
+      await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, `${node.type.replace("genesys-nexus-", "")}-dialog.png`) });
       await page.click("#node-dialog-cancel");
       await page.waitForSelector("#node-dialog-cancel", { state: "detached" });
     }
@@ -119,6 +121,7 @@ describe("the editor in a real browser", function () {
     await page.waitForSelector("#node-config-input-secret", { state: "visible" });
     assert.equal(await page.getAttribute("#node-config-input-secret", "type"), "password");
     assert.equal(await page.getAttribute("#node-config-input-apiKey", "type"), "password");
+    assert.equal(await page.getAttribute("#node-config-input-previousSecret", "type"), "password");
     await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, "channel-dialog.png") });
     await page.fill("#node-config-input-secret", TYPED_SECRET);
     await page.click("#node-config-dialog-ok");
@@ -147,9 +150,83 @@ describe("the editor in a real browser", function () {
   });
 
   it("shows the demo flow", async () => {
+    await page.setViewportSize({ width: 1900, height: 900 });
     await page.evaluate(() => RED.workspaces.show("example-bridge"));
     await page.waitForTimeout(500);
     await page.locator("#red-ui-workspace").screenshot({ path: path.join(IMAGES, "demo-flow.png") });
+    await page.setViewportSize({ width: 1400, height: 860 });
     assert.deepEqual(pageErrors, []);
+  });
+
+  it("imports every example one after another into an empty Node-RED, each on its named tab, and marks channels without a secret", async () => {
+    const fresh = await startNodeRed([], {});
+    const second = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+    const errors: string[] = [];
+    second.on("pageerror", (err) => errors.push(err.message));
+    try {
+      await second.goto(fresh.base);
+      await second.waitForSelector(".red-ui-palette-node[data-palette-type='genesys-nexus-send']", { timeout: 60_000 });
+      const examplesDir = path.resolve(__dirname, "..", "..", "examples");
+      const files = fs.readdirSync(examplesDir).filter((f) => f.endsWith(".json")).sort();
+      for (const file of files) {
+        const flow = fs.readFileSync(path.join(examplesDir, file), "utf8");
+        // As the Import dialog does: no new ids, so that a conflict would show as one.
+        const conflict = await second.evaluate((text) => {
+          try {
+            (RED as unknown as { view: { importNodes(n: unknown, o: unknown): void } }).view.importNodes(JSON.parse(text), { generateIds: false, addFlow: false });
+            return "";
+          } catch (err) {
+            return String((err as { code?: string }).code ?? err);
+          }
+        }, flow);
+        assert.equal(conflict, "", `${file} imports without a conflict`);
+      }
+      const state = await second.evaluate(() => {
+        const tabs: string[] = [];
+        const channels: Array<{ id: string; valid: boolean; errors: unknown }> = [];
+        const users: Array<{ id: string; valid: boolean }> = [];
+        (RED as unknown as { nodes: { eachWorkspace(cb: (w: { label: string }) => void): void } }).nodes.eachWorkspace((w) => tabs.push(w.label));
+        const nodes = RED.nodes as unknown as { eachConfig(cb: (n: { id: string; type: string; valid: boolean; validationErrors: unknown }) => void): void; eachNode(cb: (n: { id: string; channel?: string; valid: boolean }) => void): void };
+        nodes.eachConfig((n) => {
+          if (n.type === "genesys-nexus-channel") channels.push({ id: n.id, valid: n.valid, errors: n.validationErrors });
+        });
+        nodes.eachNode((n) => {
+          if (n.channel) users.push({ id: n.id, valid: n.valid });
+        });
+        return { tabs, channels, users };
+      });
+      assert.deepEqual(state.tabs.filter((t) => t !== "Flow 1").sort(), ["Conversation bridge", "Delete media", "Download media", "Send a message", "Upload media"]);
+      assert.equal(state.channels.length, files.length);
+      await second.waitForFunction(() => {
+        let invalid = 0;
+        (RED.nodes as unknown as { eachConfig(cb: (n: { type: string; valid: boolean }) => void): void }).eachConfig((n) => {
+          if (n.type === "genesys-nexus-channel" && n.valid === false) invalid++;
+        });
+        return invalid === 5;
+      }, undefined, { timeout: 10_000 });
+      const invalidUsers = await second.evaluate(() => {
+        const found: boolean[] = [];
+        RED.nodes.eachNode((n) => {
+          if ((n as { channel?: string }).channel) found.push((n as unknown as { valid: boolean }).valid);
+        });
+        return found;
+      });
+      assert.ok(invalidUsers.length > 0 && invalidUsers.every((v) => v === false), "the nodes that use a channel without a secret are marked too");
+      await second.evaluate(() => RED.workspaces.show("example-upload"));
+      await second.evaluate(() => document.querySelectorAll(".red-ui-notification").forEach((n) => n.remove()));
+      await second.waitForTimeout(400);
+      await second.locator("#red-ui-workspace").screenshot({ path: path.join(IMAGES, "imported-example.png") });
+      // Setting the secret in the dialog makes the channel valid.
+      await second.evaluate(() => RED.editor.editConfig("", "genesys-nexus-channel", "genesys-example-channel-upload"));
+      await second.waitForSelector("#node-config-input-secret", { state: "visible" });
+      await second.fill("#node-config-input-secret", DEMO_SECRET);
+      await second.click("#node-config-dialog-ok");
+      await second.waitForSelector("#node-config-input-secret", { state: "detached" });
+      assert.equal(await second.evaluate(() => (RED.nodes.node("genesys-example-channel-upload") as { valid: boolean }).valid), true);
+      assert.deepEqual(errors, []);
+    } finally {
+      await second.close();
+      await fresh.stop();
+    }
   });
 });

@@ -116,6 +116,7 @@ describe("exactly once in real Node-RED processes", function () {
     before(async function () {
       if (!hasRedisServer()) {
         if (process.env.REQUIRE_REDIS) throw new Error("redis-server is not installed: apt-get install -y redis-server");
+        console.warn("  (the Redis tests are skipped: redis-server is not installed; apt-get install -y redis-server)");
         this.skip();
       }
       await redis.start();

@@ -1,4 +1,6 @@
 import assert from "assert/strict";
+import fs from "fs";
+import path from "path";
 import { signBody } from "../../lib/client";
 import type { NexusSimulator } from "../../lib/simulator";
 import { API_KEY, SECRET, simulator, until } from "../support";
@@ -91,6 +93,18 @@ describe("the packed package in a real Node-RED process", function () {
     assert.equal(reserialised.status, 401);
     const notJson = await fetch(`${base}/genesys/agent`, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature": signBody("nope", SECRET) }, body: "nope" });
     assert.equal(notJson.status, 400);
+  });
+
+  it("ships no source maps, and every picture and link target the README names", () => {
+    const pkg = path.join(nodeRed.userDir, "node_modules", "@flowbridge", "node-red-genesys-messaging");
+    const all = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? all(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    assert.deepEqual(all(pkg).filter((f) => f.endsWith(".map")), []);
+    const readme = fs.readFileSync(path.join(pkg, "README.md"), "utf8");
+    const targets = [...readme.matchAll(/(?:src="|\]\()((?:docs|examples)\/[^")#]+)/g)].map((m) => m[1]);
+    assert.ok(targets.length >= 5);
+    for (const target of targets) assert.ok(fs.existsSync(path.join(pkg, target)), `${target} is in the package`);
+    const manifest = JSON.parse(fs.readFileSync(path.join(pkg, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    assert.equal(manifest.scripts.prepare, undefined, "nothing builds at install");
   });
 
   it("keeps the secret and API key out of the exported flows", async () => {

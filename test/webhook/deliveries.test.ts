@@ -172,6 +172,7 @@ describe("webhook deliveries (lib/webhook, no Node-RED)", () => {
     before(async function () {
       if (!hasRedisServer()) {
         if (process.env.REQUIRE_REDIS) throw new Error("redis-server is not installed: apt-get install -y redis-server");
+        console.warn("  (the Redis tests are skipped: redis-server is not installed; apt-get install -y redis-server)");
         this.skip();
       }
       await redis.start();
