@@ -3,7 +3,7 @@ import uploadNode = require("../../nodes/genesys-nexus-upload");
 import downloadNode = require("../../nodes/genesys-nexus-download");
 import deleteNode = require("../../nodes/genesys-nexus-delete");
 import sendNode = require("../../nodes/genesys-nexus-send");
-import { helper, channelNode as channelDef, channelCredentials } from "../support";
+import { helper, channelNode as channelDef, channelCredentials, NODE_RED_DIR } from "../support";
 
 export const FLOW_NODES = [channelNode, uploadNode, downloadNode, deleteNode, sendNode];
 
@@ -31,14 +31,27 @@ export interface Loaded {
   statuses: Array<Record<string, unknown>>;
 }
 
+// Node-RED's own Node class, whose status() is watched from the moment the node under test is created.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const NodeClass = require(require.resolve("@node-red/runtime/lib/nodes/Node", { paths: [NODE_RED_DIR] })) as { prototype: { status(s: unknown): void } };
+
 export async function load(flow: object[], credentials: Record<string, unknown> = channelCredentials): Promise<Loaded> {
-  await helper.load(FLOW_NODES, flow, credentials);
-  const n1 = helper.getNode("n1");
   const statuses: Array<Record<string, unknown>> = [];
-  const status = n1.status.bind(n1);
+  const status = NodeClass.prototype.status;
+  NodeClass.prototype.status = function (this: { id: string }, s: unknown) {
+    if (this.id === "n1") statuses.push(s as Record<string, unknown>);
+    return status.call(this, s);
+  };
+  try {
+    await helper.load(FLOW_NODES, flow, credentials);
+  } finally {
+    NodeClass.prototype.status = status;
+  }
+  const n1 = helper.getNode("n1");
+  const own = n1.status.bind(n1);
   n1.status = (s: Record<string, unknown>) => {
     statuses.push(s);
-    return status(s);
+    return own(s);
   };
   return { n1, out: helper.getNode("out"), caught: helper.getNode("caught"), statuses };
 }

@@ -75,4 +75,25 @@ describe("secrets stay in credentials", () => {
       delete process.env.NEXUS_TEST_SECRET;
     }
   });
+
+  it("names an environment variable that is not set, before any request, in the status and the error", async () => {
+    delete process.env.NEXUS_UNSET_SECRET;
+    sim.reset();
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }), { chan: { secret: "${NEXUS_UNSET_SECRET}", apiKey: API_KEY } });
+    const err = await expectError(loaded, { payload: { text: "x" } });
+    assert.match(err.error.message, /NEXUS_UNSET_SECRET.*not set/);
+    assert.ok(loaded.statuses.some((st) => st.text === "channel: NEXUS_UNSET_SECRET not set"));
+    assert.equal(sim.requestCount, 0);
+    await helper.unload();
+    const url = await load(flowFor(sim, { type: "genesys-nexus-send" }, { baseUrl: "${NEXUS_UNSET_URL}" }));
+    assert.match((await expectError(url, { payload: {} })).error.message, /base URL reads the environment variable NEXUS_UNSET_URL/);
+  });
+
+  it("shows what an incomplete channel lacks on every node that uses it, at once, never 'bad input'", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-upload" }), { chan: { apiKey: API_KEY } });
+    const err = await expectError(loaded, { payload: Buffer.from("x") });
+    assert.match(err.error.message, /no secret/);
+    assert.ok(loaded.statuses.every((st) => st.text !== "failed: bad input"), JSON.stringify(loaded.statuses));
+    assert.ok(loaded.statuses.some((st) => st.text === "channel: no secret"), JSON.stringify(loaded.statuses));
+  });
 });

@@ -116,6 +116,16 @@ describe("genesys-nexus-send in the Node-RED runtime", () => {
     });
   }
 
+  it("names the full URL of a 404 and says the base URL must include the base path, never media ids", async () => {
+    const origin = sim.baseUrl.replace(/\/nexus\/v3$/, "");
+    const loaded = await load(flowFor(sim, send, { baseUrl: origin }));
+    const err = await expectError(loaded, { payload: { text: "x" } });
+    assert.equal(err.statusCode, 404);
+    assert.ok(err.error.message.includes(`POST ${origin}/channels/`), err.error.message);
+    assert.match(err.error.message, /base URL includes the API's base path/);
+    assert.doesNotMatch(err.error.message, /media/i);
+  });
+
   it("sends an HTTP error to Catch with the status, the Genesys message and msg.statusCode", async () => {
     const loaded = await load(flowFor(sim, send, { channelId: "unknown-channel" }));
     const err = await expectError(loaded, { payload: { text: "x" } });
