@@ -7,7 +7,8 @@ import { channelProblemText, type ChannelConfigNode } from "../lib/nodes/api-nod
 import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
-import { normalizePath, rawBodyOf, rawBodyRoutes, routerStack, type CapturedRequest } from "../lib/nodes/raw-body-capture";
+import { httpNodeChain, runChain } from "../lib/nodes/http-node-chain";
+import { normalizePath, rawBodyOf, rawBodyRoutes, routerStack, type CapturedRequest, type RawBodyRoute } from "../lib/nodes/raw-body-capture";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
 
@@ -42,7 +43,7 @@ export = function (RED: NodeAPI): void {
     const path = config.url ? normalizePath(config.url) : "";
     const replyTimeout = numberOr(config.replyTimeout, 8000);
     // A body must be complete within the reply timeout: Genesys waits 10 s for the whole answer.
-    const route = { limit: numberOr(config.maxBodyBytes, 1024 * 1024), timeoutMs: replyTimeout };
+    const route: RawBodyRoute = { limit: numberOr(config.maxBodyBytes, 1024 * 1024), timeoutMs: replyTimeout };
     const redisUrl = node.credentials?.redisUrl;
     const warnRate = (first: string, repeated: (count: number, seconds: number) => string): RateLog => new RateLog((line) => node.warn(line), first, repeated);
     const badSignatures = warnRate(t("errors.bad-signature"), (count, seconds) => t("errors.bad-signatures", { count, seconds }));
@@ -118,12 +119,17 @@ export = function (RED: NodeAPI): void {
             onGiveBack: () => node.warn(t("errors.gave-back", { ms: replyTimeout * GIVE_BACK_FACTOR })),
           });
 
-    const handler = (req: CapturedRequest, res: ServerResponse): void => {
-      receive(req, res).catch((err: unknown) => {
-        node.error(t("errors.receive-failed", { message: (err as Error).message }));
-        writeJson(res, 500, refusal(500));
-      });
-    };
+    const handler = Object.assign(
+      (req: CapturedRequest, res: ServerResponse): void => {
+        receive(req, res).catch((err: unknown) => handler.failed(err, res));
+      },
+      {
+        failed: (err: unknown, res: ServerResponse): void => {
+          node.error(t("errors.receive-failed", { message: (err as Error).message }));
+          writeJson(res, 500, refusal(500));
+        },
+      },
+    );
 
     async function receive(req: CapturedRequest, res: ServerResponse): Promise<void> {
       if (secrets.length === 0 || !deliveries) return writeJson(res, 503, refusal(503));
@@ -147,8 +153,11 @@ export = function (RED: NodeAPI): void {
       deliveries.receive(verdict.key, verdict.payload, verdict.traceId, (status, body) => writeJson(res, status, body));
     }
 
+    // What the user configured for HTTP nodes applies here as it does to the core http in node.
+    const chain = httpNodeChain(RED);
+    route.serve = (req, res) => runChain(chain, req, res, handler, (err) => handler.failed(err, res));
     routes.add(path, route);
-    RED.httpNode.post(path, handler as never);
+    RED.httpNode.post(path, ...(chain as never[]), handler as never);
 
     node.on("close", (_removed: boolean, done: () => void) => {
       routes.delete(path, route);

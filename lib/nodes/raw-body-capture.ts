@@ -21,6 +21,8 @@ interface Layer {
 interface ExpressApp {
   use: (fn: unknown) => void;
   parent?: ExpressApp;
+  /** Where a sub-app is mounted, once it is. */
+  mountpath?: string | string[];
   _router?: { stack: Layer[] };
   router?: { stack: Layer[] };
 }
@@ -48,6 +50,11 @@ export function routeKey(path: string): string {
 export interface RawBodyRoute {
   limit: number;
   timeoutMs: number;
+  /**
+   * Serves the request at once, once its body is read: the webhook's whole chain (the user's
+   * httpNodeMiddleware, CORS, the node), without the rest of Node-RED's HTTP stack in front of it.
+   */
+  serve?: (req: CapturedRequest, res: ServerResponse) => void;
 }
 
 /** Paths whose raw POST bodies are kept. Several webhooks may share a path: each adds and deletes its own. */
@@ -85,6 +92,8 @@ export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (
     };
     capture = current;
     captures.set(root, current);
+    // With httpNodeAuth, requests must pass Node-RED's own check in front of the node routes.
+    const direct = !(RED.settings as unknown as { httpNodeAuth?: unknown }).httpNodeAuth;
     const middleware = (req: CapturedRequest, res: ServerResponse, next: (err?: unknown) => void): void => {
       if (req.method !== "POST" || known.size === 0 || req._body || req.readableEnded) return next();
       let pathname: string;
@@ -99,12 +108,14 @@ export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (
         (body) => {
           req.genesysRawBody = body;
           req._body = true;
+          if (direct && route.serve) return route.serve(req, res);
           next();
         },
         (err: unknown) => {
           if (err instanceof BodyTooLargeError) {
             req.genesysBodyTooLarge = true;
             req._body = true;
+            if (direct && route.serve) return route.serve(req, res);
             return next();
           }
           if (err instanceof BodyTimeoutError) {
@@ -122,10 +133,19 @@ export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (
     root.use(middleware);
     const stack = routerStack(root);
     const at = stack?.findIndex((layer) => layer.handle === middleware) ?? -1;
-    if (stack && at > 0) stack.unshift(stack.splice(at, 1)[0]);
+    if (stack && at > 0) {
+      // First, but after Express's own init layers (Express 4), so that req and res are Express's.
+      const init = stack.findIndex((layer) => (layer as { name?: string }).name === "expressInit");
+      stack.splice(init + 1, 0, stack.splice(at, 1)[0]);
+    }
   }
   const nodeRoot = normalizePath(String((RED.settings as unknown as { httpNodeRoot?: unknown }).httpNodeRoot ?? "/"));
-  const variants = (path: string): string[] => [...new Set([routeKey(path), routeKey(`${nodeRoot}/${path}`)])];
+  // Where the node app is mounted, when it is; else both the bare path and the one below httpNodeRoot.
+  const variants = (path: string): string[] => {
+    const mount = httpNode?.mountpath;
+    if (typeof mount === "string") return [routeKey(`${mount}/${path}`)];
+    return [...new Set([routeKey(path), routeKey(`${nodeRoot}/${path}`)])];
+  };
   return {
     add: (path, route) => {
       for (const key of variants(path)) capture?.routes.set(key, [...(capture.routes.get(key) ?? []), route]);

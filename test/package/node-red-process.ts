@@ -48,7 +48,13 @@ export interface RunningNodeRed {
 }
 
 /** Starts a real Node-RED process (the `node-red` this project tests against) with the installed package. */
-export async function startNodeRed(flows: object[], credentials: Record<string, unknown>, settings: Record<string, unknown> = {}): Promise<RunningNodeRed> {
+export async function startNodeRed(
+  flows: object[],
+  credentials: Record<string, unknown>,
+  settings: Record<string, unknown> = {},
+  /** JavaScript appended to settings.js, for settings that are functions (httpNodeMiddleware, say). */
+  settingsCode = "",
+): Promise<RunningNodeRed> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-user-"));
   fs.cpSync(installedUserDir(), userDir, { recursive: true, verbatimSymlinks: true });
   const port = await freePort();
@@ -67,7 +73,7 @@ export async function startNodeRed(flows: object[], credentials: Record<string, 
       telemetry: { enabled: false },
       externalModules: { palette: { allowInstall: false } },
       ...settings,
-    })};`,
+    })};\n${settingsCode}`,
   );
   let log = "";
   let child: ChildProcess | undefined;

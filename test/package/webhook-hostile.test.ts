@@ -88,3 +88,45 @@ describe("the webhook against hostile clients, in a real Node-RED process", func
     assert.equal((await deliver("/genesys/agent", "shared-again")).status, 200);
   });
 });
+
+/** What a user configured for HTTP nodes applies to the webhook, as it does to the core http in node. */
+describe("the webhook with httpNodeRoot, httpNodeCors, httpNodeMiddleware and httpNodeAuth", function () {
+  this.timeout(120_000);
+  let nodeRed: RunningNodeRed;
+  const body = JSON.stringify({ messageId: "configured", type: "Text", text: "hi" });
+  const headers = { "Content-Type": "application/json", "X-Hub-Signature": signBody(body, SECRET), Origin: "https://gateway.example" };
+
+  afterEach(() => nodeRed?.stop());
+
+  it("serves below httpNodeRoot only, runs httpNodeMiddleware first and answers with the CORS headers", async () => {
+    nodeRed = await startNodeRed(
+      flows(hook("hook1", 100)),
+      { chan: { secret: SECRET, apiKey: API_KEY } },
+      { httpNodeRoot: "/api", httpNodeCors: { origin: "https://gateway.example" } },
+      `module.exports.httpNodeMiddleware = function (req, res, next) {
+        if (req.headers["x-block"]) { res.statusCode = 418; return res.end("blocked by the user's middleware"); }
+        res.setHeader("X-Seen-By-Middleware", "yes");
+        next();
+      };`,
+    );
+    const ok = await fetch(`${nodeRed.base}/api/genesys/agent`, { method: "POST", headers, body });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get("x-seen-by-middleware"), "yes");
+    assert.equal(ok.headers.get("access-control-allow-origin"), "https://gateway.example");
+    const blocked = await fetch(`${nodeRed.base}/api/genesys/agent`, { method: "POST", headers: { ...headers, "X-Block": "1" }, body });
+    assert.equal(blocked.status, 418);
+    const outside = await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers, body });
+    assert.notEqual(outside.status, 200, "not served outside httpNodeRoot");
+  });
+
+  it("lets httpNodeAuth check every delivery first", async () => {
+    // bcrypt hash of "pw": Node-RED's httpNodeAuth takes the password as a bcrypt hash.
+    nodeRed = await startNodeRed(flows(hook("hook1", 100)), { chan: { secret: SECRET, apiKey: API_KEY } }, {
+      httpNodeAuth: { user: "genesys", pass: "$2b$08$.WYvjCHKHwvwMBStrhP5uuUXVDc71MbjTgYF6GXu/DFiMrHKWLNNa" },
+    });
+    assert.equal((await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers, body })).status, 401);
+    const auth = { Authorization: `Basic ${Buffer.from("genesys:pw").toString("base64")}` };
+    assert.equal((await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers: { ...headers, ...auth }, body })).status, 200);
+  });
+});
+

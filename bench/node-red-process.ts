@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from "child_process";
+import fs from "fs";
+import net from "net";
+import os from "os";
+import path from "path";
+
+/**
+ * A default Node-RED process started the way users start it (`red.js`, the editor and admin API on `/`),
+ * with this package linked into its user directory and the given flows deployed: the HTTP path a webhook
+ * delivery takes in production, which costs far more than an embedded runtime's.
+ */
+export async function nodeRedProcess(flows: object[], credentials: Record<string, unknown>, settings: Record<string, unknown> = {}): Promise<{ port: number; pid: number; cpuMs(): number; stop(): Promise<void> }> {
+  const root = path.resolve(__dirname, "..", "..");
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-bench-proc-"));
+  fs.mkdirSync(path.join(userDir, "node_modules", "@flowbridge"), { recursive: true });
+  fs.symlinkSync(root, path.join(userDir, "node_modules", "@flowbridge", "node-red-genesys-messaging"), "dir");
+  fs.writeFileSync(path.join(userDir, "package.json"), "{}");
+  fs.writeFileSync(path.join(userDir, "flows.json"), JSON.stringify(flows));
+  fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify(credentials));
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer();
+    probe.listen(0, "127.0.0.1", () => {
+      const p = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const settingsFile = path.join(userDir, "settings.js");
+  fs.writeFileSync(
+    settingsFile,
+    `module.exports = ${JSON.stringify({
+      uiHost: "127.0.0.1",
+      uiPort: port,
+      flowFile: "flows.json",
+      credentialSecret: false,
+      logging: { console: { level: "warn", metrics: false, audit: false } },
+      editorTheme: { tours: false, palette: { catalogues: [] }, projects: { enabled: false } },
+      diagnostics: { enabled: false },
+      telemetry: { enabled: false },
+      externalModules: { palette: { allowInstall: false } },
+      ...settings,
+    })};`,
+  );
+  const nodeRedDir = process.env.NODE_RED_PATH ? path.resolve(process.env.NODE_RED_PATH, "node_modules", "node-red") : path.dirname(require.resolve("node-red/package.json"));
+  const child: ChildProcess = spawn(process.execPath, [path.join(nodeRedDir, "red.js"), "--userDir", userDir, "--settings", settingsFile], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  // Started once the HTTP server answers and the flows run.
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`Node-RED did not start:\n${log}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/flows`, { headers: { "Node-RED-API-Version": "v2" } }).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const ticks = 100; // USER_HZ on Linux
+  return {
+    port,
+    pid: child.pid as number,
+    cpuMs: () => {
+      const fields = fs.readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks;
+    },
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGINT");
+        await new Promise((resolve) => child.once("exit", resolve));
+      }
+      fs.rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
