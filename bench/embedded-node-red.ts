@@ -7,6 +7,18 @@ import path from "path";
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type RedApi = any;
 
+/** A Node-RED user directory with this package linked into it (as built) and the given flows. */
+export function linkedUserDir(flows: object[], credentials: Record<string, unknown>): string {
+  const root = path.resolve(__dirname, "..", "..");
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-bench-nr-"));
+  fs.mkdirSync(path.join(userDir, "node_modules", "@flowbridge"), { recursive: true });
+  fs.symlinkSync(root, path.join(userDir, "node_modules", "@flowbridge", "node-red-genesys-messaging"), "dir");
+  fs.writeFileSync(path.join(userDir, "package.json"), "{}");
+  fs.writeFileSync(path.join(userDir, "flows.json"), JSON.stringify(flows));
+  fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify(credentials));
+  return userDir;
+}
+
 /**
  * A real Node-RED runtime embedded in this process (not the test helper: no recording spies), with this
  * package linked into its user directory and the given flows deployed.
@@ -16,13 +28,7 @@ export async function embeddedNodeRed(
   credentials: Record<string, unknown>,
   settings: Record<string, unknown> = {},
 ): Promise<{ RED: RedApi; server: http.Server; port: number; stop(): Promise<void> }> {
-  const root = path.resolve(__dirname, "..", "..");
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-bench-nr-"));
-  fs.mkdirSync(path.join(userDir, "node_modules", "@flowbridge"), { recursive: true });
-  fs.symlinkSync(root, path.join(userDir, "node_modules", "@flowbridge", "node-red-genesys-messaging"), "dir");
-  fs.writeFileSync(path.join(userDir, "package.json"), "{}");
-  fs.writeFileSync(path.join(userDir, "flows.json"), JSON.stringify(flows));
-  fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify(credentials));
+  const userDir = linkedUserDir(flows, credentials);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RED = require(process.env.NODE_RED_PATH ? path.resolve(process.env.NODE_RED_PATH, "node_modules", "node-red") : "node-red") as RedApi;
   const server = http.createServer();

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "child_process";
 import fs from "fs";
 import net from "net";
-import os from "os";
 import path from "path";
+import { localNodeRedSettings } from "../scripts/node-red-settings";
+import { linkedUserDir } from "./embedded-node-red";
 
 /**
  * A default Node-RED process started the way users start it (`red.js`, the editor and admin API on `/`),
@@ -10,13 +11,7 @@ import path from "path";
  * delivery takes in production, which costs far more than an embedded runtime's.
  */
 export async function nodeRedProcess(flows: object[], credentials: Record<string, unknown>, settings: Record<string, unknown> = {}): Promise<{ port: number; pid: number; cpuMs(): number; stop(): Promise<void> }> {
-  const root = path.resolve(__dirname, "..", "..");
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-bench-proc-"));
-  fs.mkdirSync(path.join(userDir, "node_modules", "@flowbridge"), { recursive: true });
-  fs.symlinkSync(root, path.join(userDir, "node_modules", "@flowbridge", "node-red-genesys-messaging"), "dir");
-  fs.writeFileSync(path.join(userDir, "package.json"), "{}");
-  fs.writeFileSync(path.join(userDir, "flows.json"), JSON.stringify(flows));
-  fs.writeFileSync(path.join(userDir, "flows_cred.json"), JSON.stringify(credentials));
+  const userDir = linkedUserDir(flows, credentials);
   const port = await new Promise<number>((resolve) => {
     const probe = net.createServer();
     probe.listen(0, "127.0.0.1", () => {
@@ -27,18 +22,7 @@ export async function nodeRedProcess(flows: object[], credentials: Record<string
   const settingsFile = path.join(userDir, "settings.js");
   fs.writeFileSync(
     settingsFile,
-    `module.exports = ${JSON.stringify({
-      uiHost: "127.0.0.1",
-      uiPort: port,
-      flowFile: "flows.json",
-      credentialSecret: false,
-      logging: { console: { level: "warn", metrics: false, audit: false } },
-      editorTheme: { tours: false, palette: { catalogues: [] }, projects: { enabled: false } },
-      diagnostics: { enabled: false },
-      telemetry: { enabled: false },
-      externalModules: { palette: { allowInstall: false } },
-      ...settings,
-    })};`,
+    `module.exports = ${JSON.stringify({ ...localNodeRedSettings(port), logging: { console: { level: "warn", metrics: false, audit: false } }, ...settings })};`,
   );
   const nodeRedDir = process.env.NODE_RED_PATH ? path.resolve(process.env.NODE_RED_PATH, "node_modules", "node-red") : path.dirname(require.resolve("node-red/package.json"));
   const child: ChildProcess = spawn(process.execPath, [path.join(nodeRedDir, "red.js"), "--userDir", userDir, "--settings", settingsFile], { stdio: ["ignore", "pipe", "pipe"] });

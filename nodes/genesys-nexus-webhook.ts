@@ -7,8 +7,7 @@ import { channelProblemText, type ChannelConfigNode } from "../lib/nodes/api-nod
 import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
-import { httpNodeChain, runChain } from "../lib/nodes/http-node-chain";
-import { normalizePath, rawBodyOf, rawBodyRoutes, routerStack, type CapturedRequest, type RawBodyRoute } from "../lib/nodes/raw-body-capture";
+import { normalizePath, rawBodyOf, rawBodyRoutes, type CapturedRequest, type RawBodyRoute } from "../lib/nodes/raw-body-capture";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
 
@@ -50,6 +49,7 @@ export = function (RED: NodeAPI): void {
     const consumedBodies = new RateLog((line) => node.error(line), t("errors.body-consumed"), (count, seconds) => t("errors.bodies-consumed", { count, seconds }));
     const lateReplies = warnRate(t("errors.reply-timeout", { ms: replyTimeout }), (count, seconds) => t("errors.reply-timeouts", { count, seconds }));
     let storeError: RateLog | undefined;
+    let answersNotKept: RateLog | undefined;
 
     // The status changes only when it differs from the one shown: never once per delivery under load.
     let shown = "";
@@ -114,7 +114,10 @@ export = function (RED: NodeAPI): void {
             },
             onStoreError: storeEvents.onError,
             onStoreOk: storeEvents.onReady,
-            onAnswerNotKept: (err) => node.warn(t("errors.answer-not-kept", { message: scrubbed(err.message, redisUrl) })),
+            onAnswerNotKept: (err) => {
+              answersNotKept ??= warnRate(t("errors.answer-not-kept", { message: scrubbed(err.message, redisUrl) }), (count, seconds) => t("errors.answers-not-kept", { count, seconds }));
+              answersNotKept.hit();
+            },
             onReplyTimeout: () => lateReplies.hit(),
             onGiveBack: () => node.warn(t("errors.gave-back", { ms: replyTimeout * GIVE_BACK_FACTOR })),
           });
@@ -154,23 +157,15 @@ export = function (RED: NodeAPI): void {
     }
 
     // What the user configured for HTTP nodes applies here as it does to the core http in node.
-    const chain = httpNodeChain(RED);
-    route.serve = (req, res) => runChain(chain, req, res, handler, (err) => handler.failed(err, res));
-    routes.add(path, route);
-    RED.httpNode.post(path, ...(chain as never[]), handler as never);
+    const unmount = routes.mount(path, route, handler, handler.failed);
 
     node.on("close", (_removed: boolean, done: () => void) => {
-      routes.delete(path, route);
-      const stack = routerStack(RED.httpNode as never);
-      if (stack) {
-        for (let i = stack.length - 1; i >= 0; i--) {
-          if (stack[i].route?.stack?.some((layer) => layer.handle === handler)) stack.splice(i, 1);
-        }
-      }
+      unmount();
       badSignatures.flush();
       consumedBodies.flush();
       lateReplies.flush();
       storeError?.flush();
+      answersNotKept?.flush();
       node.status({});
       // Requests still waiting are asked to come again; what the flow has is given back.
       const closing = deliveries?.close().catch((err: unknown) => node.warn(t("errors.answer-not-kept", { message: scrubbed((err as Error).message, redisUrl) })));

@@ -12,6 +12,7 @@ import net from "net";
 import path from "path";
 import { startSimulator, SIMULATOR_DEFAULTS } from "../lib/simulator";
 import { demoFlows, DEMO_CHANNEL_ID, WEBHOOK_PATH } from "./demo-flows";
+import { localNodeRedSettings } from "./node-red-settings";
 
 const root = path.resolve(__dirname, "..", "..");
 const userDir = path.resolve(process.env.DEMO_USER_DIR ?? path.join(root, ".demo"));
@@ -48,23 +49,11 @@ function prepareUserDir(): string {
   // The simulator's secret is not a real secret; it is kept as an unencrypted credential of the demo only.
   writeOnce(path.join(userDir, "flows_cred.json"), JSON.stringify({ [DEMO_CHANNEL_ID]: { secret: SIMULATOR_DEFAULTS.secret } }, null, 2));
   const settings = path.join(userDir, "settings.js");
-  fs.writeFileSync(
+  // Laid once too, and it reads its port from the environment, so that NODE_RED_PORT works with it kept.
+  const local = { ...localNodeRedSettings(editorPort), logging: { console: { level: "info", metrics: false, audit: false } } };
+  writeOnce(
     settings,
-    `module.exports = ${JSON.stringify(
-      {
-        uiHost: host,
-        uiPort: editorPort,
-        flowFile: "flows.json",
-        credentialSecret: false,
-        diagnostics: { enabled: false },
-        telemetry: { enabled: false },
-        externalModules: { autoInstall: false, palette: { allowInstall: false } },
-        editorTheme: { projects: { enabled: false }, tours: false, palette: { catalogues: [] } },
-        logging: { console: { level: "info", metrics: false, audit: false } },
-      },
-      null,
-      2,
-    )};\n`,
+    `const settings = ${JSON.stringify(local, null, 2)};\nsettings.uiPort = Number(process.env.NODE_RED_PORT || ${editorPort});\nmodule.exports = settings;\n`,
   );
   return settings;
 }

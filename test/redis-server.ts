@@ -1,21 +1,25 @@
 import { spawn, type ChildProcess } from "child_process";
 import fs from "fs";
-import net from "net";
 import os from "os";
 import path from "path";
+import { freePort } from "./support";
 
 /** Is Debian's redis-server on this machine? (`.ci/run` installs it.) */
 export function hasRedisServer(): boolean {
   return ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].some((p) => fs.existsSync(p));
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * In a suite's `before`: skips it (with a line that says so) where redis-server is missing, or fails it
+ * when REQUIRE_REDIS says the tests must run (as in CI).
+ */
+export function requireRedis(suite: Mocha.Context): void {
+  if (hasRedisServer()) return;
+  if (process.env.REQUIRE_REDIS) throw new Error("redis-server is not installed: apt-get install -y redis-server");
+  console.warn("  (the Redis tests are skipped: redis-server is not installed; apt-get install -y redis-server)");
+  suite.skip();
 }
+
 
 /**
  * A real redis-server on loopback, started the way a user starts it, with its data in a temporary folder

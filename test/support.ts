@@ -1,4 +1,6 @@
 import helper from "node-red-node-test-helper";
+import http from "http";
+import net, { type AddressInfo, type Socket } from "net";
 import path from "path";
 import { startSimulator, type NexusSimulator, type SimulatorOptions } from "../lib/simulator";
 
@@ -46,14 +48,40 @@ export function channelNode(sim: { baseUrl: string }, overrides: Record<string, 
 
 export const channelCredentials = { chan: { secret: SECRET, apiKey: API_KEY } };
 
-/** A closed port on loopback: connections to it are refused. */
-export async function refusedUrl(): Promise<string> {
-  const net = await import("net");
+/** A port on loopback that nothing listens on (at the moment it is asked for). */
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
+  const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}/nexus/v3`;
+  return port;
+}
+
+/** A closed port on loopback: connections to it are refused. */
+export async function refusedUrl(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}/nexus/v3`;
+}
+
+/**
+ * A server that answers as the test says: the hostile end of the wire. `close()` cuts every connection,
+ * whatever the handler left hanging.
+ */
+export async function hostileServer(handle: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = http.createServer(handle);
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/nexus/v3`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 export function delay(ms: number): Promise<void> {

@@ -2,6 +2,7 @@ import type { NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
 import { BodyTimeoutError, BodyTooLargeError, readRawBody } from "../http/read-body";
 import { writeJson } from "../http/write-json";
+import { httpNodeChain, runChain } from "./http-node-chain";
 import { RateLog } from "./rate-log";
 
 /** What the capture leaves on a request for the webhook route. */
@@ -61,6 +62,12 @@ export interface RawBodyRoute {
 export interface RawBodyRoutes {
   add(path: string, route: RawBodyRoute): void;
   delete(path: string, route: RawBodyRoute): void;
+  /**
+   * Serves POSTs to `path` on Node-RED's node app with `handler`, behind what the user configured for HTTP
+   * nodes (httpNodeMiddleware, httpNodeCors): at once from the capture, or through Express where the
+   * capture cannot serve. Returns what takes the route down again.
+   */
+  mount(path: string, route: RawBodyRoute, handler: (req: CapturedRequest, res: ServerResponse) => void, failed: (err: unknown, res: ServerResponse) => void): () => void;
 }
 
 interface Capture {
@@ -146,7 +153,21 @@ export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (
     if (typeof mount === "string") return [routeKey(`${mount}/${path}`)];
     return [...new Set([routeKey(path), routeKey(`${nodeRoot}/${path}`)])];
   };
-  return {
+  const routes: RawBodyRoutes = {
+    mount: (path, route, handler, failed) => {
+      const chain = httpNodeChain(RED);
+      route.serve = (req, res) => runChain(chain, req, res, handler, (err) => failed(err, res));
+      routes.add(path, route);
+      (RED.httpNode as unknown as { post(path: string, ...handlers: unknown[]): void }).post(path, ...chain, handler);
+      return () => {
+        routes.delete(path, route);
+        const stack = httpNode ? routerStack(httpNode) : undefined;
+        if (!stack) return;
+        for (let i = stack.length - 1; i >= 0; i--) {
+          if (stack[i].route?.stack?.some((layer) => layer.handle === handler)) stack.splice(i, 1);
+        }
+      };
+    },
     add: (path, route) => {
       for (const key of variants(path)) capture?.routes.set(key, [...(capture.routes.get(key) ?? []), route]);
     },
@@ -158,6 +179,7 @@ export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (
       }
     },
   };
+  return routes;
 }
 
 /** Reads the raw body of a webhook request, whichever way it came: captured, unread, or kept raw by another parser. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from "net";
 import { signBody } from "../../lib/client";
 import type { NexusSimulator } from "../../lib/simulator";
 import { API_KEY, SECRET, simulator, until } from "../support";
-import { hasRedisServer, RedisServer } from "../redis-server";
+import { requireRedis, RedisServer } from "../redis-server";
 import { startNodeRed, type RunningNodeRed } from "./node-red-process";
 
 /** A server the flows report to: what entered a flow, what came out, what was caught. */
@@ -114,11 +114,7 @@ describe("exactly once in real Node-RED processes", function () {
     let b: RunningNodeRed;
 
     before(async function () {
-      if (!hasRedisServer()) {
-        if (process.env.REQUIRE_REDIS) throw new Error("redis-server is not installed: apt-get install -y redis-server");
-        console.warn("  (the Redis tests are skipped: redis-server is not installed; apt-get install -y redis-server)");
-        this.skip();
-      }
+      requireRedis(this);
       await redis.start();
       const flow = webhookFlow(collector, sim.baseUrl, { dedupeStore: "redis" });
       const credentials = { chan: { secret: SECRET, apiKey: API_KEY }, hook: { redisUrl: redis.url } };

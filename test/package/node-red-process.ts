@@ -1,9 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from "child_process";
 import fs from "fs";
-import net from "net";
 import os from "os";
 import path from "path";
-import { NODE_RED_DIR, until } from "../support";
+import { localNodeRedSettings } from "../../scripts/node-red-settings";
+import { NODE_RED_DIR, freePort, until } from "../support";
 
 const root = path.resolve(__dirname, "..", "..");
 let installed: string | undefined;
@@ -28,13 +28,6 @@ function installedUserDir(): string {
   return userDir;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export interface RunningNodeRed {
   base: string;
@@ -63,17 +56,7 @@ export async function startNodeRed(
   const settingsFile = path.join(userDir, "settings.js");
   fs.writeFileSync(
     settingsFile,
-    `module.exports = ${JSON.stringify({
-      uiHost: "127.0.0.1",
-      uiPort: port,
-      flowFile: "flows.json",
-      credentialSecret: false,
-      editorTheme: { tours: false, palette: { catalogues: [] }, projects: { enabled: false } },
-      diagnostics: { enabled: false },
-      telemetry: { enabled: false },
-      externalModules: { palette: { allowInstall: false } },
-      ...settings,
-    })};\n${settingsCode}`,
+    `module.exports = ${JSON.stringify({ ...localNodeRedSettings(port), ...settings })};\n${settingsCode}`,
   );
   let log = "";
   let child: ChildProcess | undefined;

@@ -1,10 +1,8 @@
 import assert from "assert/strict";
-import http from "http";
-import type { AddressInfo, Socket } from "net";
 import { NexusClient, NexusError } from "../../lib/client";
 import type { NexusSimulator } from "../../lib/simulator";
 import responseNode = require("../../nodes/genesys-nexus-webhook-response");
-import { API_KEY, CCID, CHANNEL, SECRET, channelCredentials, helper, simulator, until, watchCrashes } from "../support";
+import { API_KEY, CCID, CHANNEL, SECRET, channelCredentials, helper, hostileServer, simulator, until, watchCrashes } from "../support";
 import { FLOW_NODES, flowFor, recordEnds, type Msg } from "../nodes/flow";
 
 /** A small seeded generator (mulberry32), so that a failing run can be repeated. */
@@ -78,9 +76,8 @@ function headerBreaker(rnd: () => number): string {
 }
 
 /** A server that answers every request with something malformed: huge, truncated, mislabelled, invalid. */
-async function malformedServer(rnd: () => number): Promise<{ baseUrl: string; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
+function malformedServer(rnd: () => number): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  return hostileServer((req, res) => {
     req.resume();
     const pick = Math.floor(rnd() * 10);
     switch (pick) {
@@ -117,19 +114,6 @@ async function malformedServer(rnd: () => number): Promise<{ baseUrl: string; cl
         return void res.end();
     }
   });
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/nexus/v3`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe("fuzzed input", function () {

@@ -1,41 +1,14 @@
 import assert from "assert/strict";
 import fs from "fs";
 import http from "http";
-import type { AddressInfo, Socket } from "net";
 import os from "os";
 import path from "path";
 import { PassThrough } from "stream";
 import { NexusClient, NexusError, NexusHttpError, NexusInputError, filenameFromDisposition, signBody } from "../../lib/client";
 import type { NexusSimulator } from "../../lib/simulator";
 import { simulatorOptionsFrom } from "../../lib/simulator/cli";
-import { API_KEY, CCID, CHANNEL, SECRET, helper, simulator, until, watchCrashes } from "../support";
+import { API_KEY, CCID, CHANNEL, SECRET, helper, hostileServer, simulator, until, watchCrashes } from "../support";
 import { expectError, expectOutput, flowFor, load } from "../nodes/flow";
-
-/** A server that answers as the test says: the hostile end of the wire. */
-async function hostileServer(handle: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ baseUrl: string; close(): Promise<void>; requests: number }> {
-  const sockets = new Set<Socket>();
-  const state = { requests: 0 };
-  const server = http.createServer((req, res) => {
-    state.requests++;
-    handle(req, res);
-  });
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/nexus/v3`,
-    get requests() {
-      return state.requests;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Writes `chunk` again and again until the client goes away. */
 function endless(res: http.ServerResponse, chunk: Buffer): void {

@@ -4,7 +4,7 @@ import { GIVE_BACK_FACTOR, WebhookDeliveries } from "../../lib/webhook/deliverie
 import { connectRedis, RedisDedupeStore, type RedisCommands } from "../../lib/webhook/redis-dedupe-store";
 import { replyHandles } from "../../lib/webhook/reply-handles";
 import { delay, until } from "../support";
-import { hasRedisServer, RedisServer } from "../redis-server";
+import { requireRedis, RedisServer } from "../redis-server";
 
 /**
  * A key-value store that behaves like Node-RED's localfilesystem store without a cache: every call reads
@@ -170,11 +170,7 @@ describe("webhook deliveries (lib/webhook, no Node-RED)", () => {
     };
 
     before(async function () {
-      if (!hasRedisServer()) {
-        if (process.env.REQUIRE_REDIS) throw new Error("redis-server is not installed: apt-get install -y redis-server");
-        console.warn("  (the Redis tests are skipped: redis-server is not installed; apt-get install -y redis-server)");
-        this.skip();
-      }
+      requireRedis(this);
       await redis.start();
     });
     after(async () => {
