@@ -1,6 +1,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from "http";
 import https from "https";
 import type { Readable } from "stream";
+import type { KeepAlivePool } from "./keep-alive-pool";
 
 /** One answer: its status, headers and body (the whole body, or the open stream when one was asked for). */
 export interface HttpAnswer {
@@ -43,12 +44,22 @@ export class HttpExchange {
   private readonly request: typeof http.request;
   private readonly hostname: string;
   private readonly port: string;
+  private readonly hostHeader: string;
 
-  constructor(origin: URL, private readonly agent: http.Agent) {
+  /**
+   * `pool`, when given, carries the requests whose body and answer stay in memory (most of them); the
+   * agent carries streams, and everything when a proxy is in the way.
+   */
+  constructor(
+    origin: URL,
+    private readonly agent: http.Agent,
+    private readonly pool?: KeepAlivePool,
+  ) {
     this.request = origin.protocol === "https:" ? https.request : http.request;
     // Node wants an IPv6 literal without its brackets.
     this.hostname = origin.hostname.replace(/^\[(.*)\]$/, "$1");
     this.port = origin.port;
+    this.hostHeader = origin.host;
   }
 
   /**
@@ -57,6 +68,26 @@ export class HttpExchange {
    * is not called after that.
    */
   send(req: ExchangeRequest, done: (err: Error | undefined, answer?: HttpAnswer) => void): () => void {
+    const body = req.body;
+    if (this.pool && !req.stream && (body === undefined || Buffer.isBuffer(body) || Array.isArray(body))) return this.sendPooled(this.pool, req, body, done);
+    return this.sendHttp(req, done);
+  }
+
+  /** The same over the keep-alive pool: the whole request in one write, the answer read into memory. */
+  private sendPooled(pool: KeepAlivePool, req: ExchangeRequest, body: Buffer | Buffer[] | undefined, done: (err: Error | undefined, answer?: HttpAnswer) => void): () => void {
+    const length = body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((n, part) => n + part.length, 0);
+    let head = `${req.method} ${req.path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n`;
+    for (const name in req.headers) {
+      if (name.toLowerCase() !== "content-length") head += `${name}: ${req.headers[name]}\r\n`;
+    }
+    head += body === undefined && req.method !== "POST" ? "\r\n" : `Content-Length: ${length}\r\n\r\n`;
+    return pool.send(
+      { head, body, limit: req.maxBytes ?? ANSWER_LIMIT, errorLimit: ERROR_BODY_LIMIT, tooLarge: (limit) => new AnswerTooLargeError(limit) },
+      (err, res) => done(err, res && { status: res.status, headers: res.headers, data: res.body }),
+    );
+  }
+
+  private sendHttp(req: ExchangeRequest, done: (err: Error | undefined, answer?: HttpAnswer) => void): () => void {
     let finished = false;
     let outgoing: http.ClientRequest | undefined;
     const body = req.body;

@@ -18,6 +18,7 @@ import {
   type RequestContext,
 } from "./errors";
 import { AnswerTooLargeError, HttpExchange, type HttpAnswer } from "./http-exchange";
+import { KeepAlivePool } from "./keep-alive-pool";
 import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
 import { proxyAgent, proxyUrlFor, type ProxyOptions } from "./proxy";
@@ -187,6 +188,7 @@ export class NexusClient {
   private readonly maxDownloadBytes: number;
   private readonly exchange: HttpExchange;
   private readonly ownAgent: http.Agent;
+  private readonly pool: KeepAlivePool | undefined;
   private readonly limiter: RequestLimiter;
   private readonly inFlight = new Set<Call>();
   private closed = false;
@@ -240,7 +242,11 @@ export class NexusClient {
       : url.protocol === "https:"
         ? new https.Agent(agentOptions)
         : new http.Agent(agentOptions);
-    this.exchange = new HttpExchange(url, this.ownAgent);
+    // Without a proxy, requests whose body and answer stay in memory go over a lean keep-alive pool.
+    this.pool = proxy
+      ? undefined
+      : new KeepAlivePool(url.hostname.replace(/^\[(.*)\]$/, "$1"), Number(url.port) || (url.protocol === "https:" ? 443 : 80), url.protocol === "https:" ? { ...options.tls } : undefined);
+    this.exchange = new HttpExchange(url, this.ownAgent, this.pool);
   }
 
   /** Requests in flight and waiting, for a status line. */
@@ -387,6 +393,7 @@ export class NexusClient {
       for (const call of this.inFlight) call.cancel();
       this.inFlight.clear();
       this.ownAgent.destroy();
+      this.pool?.close();
     })();
     return this.closing;
   }
