@@ -44,7 +44,8 @@ export class HttpExchange {
   private readonly request: typeof http.request;
   private readonly hostname: string;
   private readonly port: string;
-  private readonly hostHeader: string;
+  /** The start of every pooled request's headers: the host and the channel's own headers, rendered once. */
+  private readonly headHeaders: string;
 
   /**
    * `pool`, when given, carries the requests whose body and answer stay in memory (most of them); the
@@ -52,6 +53,8 @@ export class HttpExchange {
    */
   constructor(
     origin: URL,
+    /** Headers sent with every request of this exchange (the channel's). */
+    private readonly baseHeaders: Record<string, string>,
     private readonly agent: http.Agent,
     private readonly pool?: KeepAlivePool,
   ) {
@@ -59,7 +62,7 @@ export class HttpExchange {
     // Node wants an IPv6 literal without its brackets.
     this.hostname = origin.hostname.replace(/^\[(.*)\]$/, "$1");
     this.port = origin.port;
-    this.hostHeader = origin.host;
+    this.headHeaders = `Host: ${origin.host}\r\n` + Object.entries(baseHeaders).map(([name, value]) => `${name}: ${value}\r\n`).join("");
   }
 
   /**
@@ -76,7 +79,7 @@ export class HttpExchange {
   /** The same over the keep-alive pool: the whole request in one write, the answer read into memory. */
   private sendPooled(pool: KeepAlivePool, req: ExchangeRequest, body: Buffer | Buffer[] | undefined, done: (err: Error | undefined, answer?: HttpAnswer) => void): () => void {
     const length = body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : body.reduce((n, part) => n + part.length, 0);
-    let head = `${req.method} ${req.path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n`;
+    let head = `${req.method} ${req.path} HTTP/1.1\r\n${this.headHeaders}`;
     for (const name in req.headers) {
       if (name.toLowerCase() !== "content-length") head += `${name}: ${req.headers[name]}\r\n`;
     }
@@ -103,7 +106,7 @@ export class HttpExchange {
       done(err, answer);
     };
     try {
-      outgoing = this.request({ hostname: this.hostname, port: this.port, method: req.method, path: req.path, headers: req.headers, agent: this.agent });
+      outgoing = this.request({ hostname: this.hostname, port: this.port, method: req.method, path: req.path, headers: { ...this.baseHeaders, ...req.headers }, agent: this.agent });
     } catch (err) {
       // An invalid header value (a control character in a configured key, say) throws before sending.
       finish(err as Error);

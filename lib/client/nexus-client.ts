@@ -246,7 +246,7 @@ export class NexusClient {
     this.pool = proxy
       ? undefined
       : new KeepAlivePool(url.hostname.replace(/^\[(.*)\]$/, "$1"), Number(url.port) || (url.protocol === "https:" ? 443 : 80), url.protocol === "https:" ? { ...options.tls } : undefined);
-    this.exchange = new HttpExchange(url, this.ownAgent, this.pool);
+    this.exchange = new HttpExchange(url, this.baseHeaders, this.ownAgent, this.pool);
   }
 
   /** Requests in flight and waiting, for a status line. */
@@ -549,8 +549,8 @@ export class NexusClient {
         {
           method: spec.method,
           path: this.requestPath + spec.subPath,
+          // The channel's own headers (x-ccid, the API key...) are the exchange's; these are the call's.
           headers: {
-            ...this.baseHeaders,
             ...spec.headers,
             "X-Hub-Signature": spec.signature,
             "X-B3-TraceId": ctx.traceId as string,
