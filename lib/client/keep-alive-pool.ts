@@ -244,6 +244,9 @@ export class KeepAlivePool {
     const { socket } = conn;
     const reader = new ResponseReader(req.limit, req.errorLimit, req.tooLarge);
     let finished = false;
+    // An answer that comes before the whole request went out (an early 413, say) leaves the connection
+    // in an unknown state: it is not used again.
+    let written = false;
     const cleanup = (): void => {
       socket.off("data", onData);
       socket.off("end", onEnd);
@@ -255,7 +258,7 @@ export class KeepAlivePool {
       finished = true;
       cleanup();
       this.busy.delete(socket);
-      if (err || !res?.reusable || this.closed) socket.destroy();
+      if (err || !res?.reusable || !written || this.closed) socket.destroy();
       else this.give(conn, res.keepAliveMs);
       done(err, res);
     };
@@ -279,10 +282,16 @@ export class KeepAlivePool {
     socket.on("error", onError);
     socket.on("close", onClose);
     // One write for the start line, the headers and the body.
+    const wrote = (): void => {
+      written = true;
+    };
     socket.cork();
-    socket.write(req.head, "latin1");
-    if (Buffer.isBuffer(req.body)) socket.write(req.body);
-    else if (req.body) for (const part of req.body) socket.write(part);
+    if (req.body === undefined) socket.write(req.head, "latin1", wrote);
+    else {
+      socket.write(req.head, "latin1");
+      const parts = Buffer.isBuffer(req.body) ? [req.body] : req.body;
+      parts.forEach((part, i) => socket.write(part, i === parts.length - 1 ? wrote : undefined));
+    }
     socket.uncork();
     return () => {
       if (finished) return;

@@ -8,7 +8,11 @@ import {
   NexusNetworkError,
   NexusOverloadError,
   NexusTooLargeError,
-  describeError, type CallOptions, type NexusClient, type Translate as ClientTranslate } from "../client";
+  describeError,
+  type CallOptions,
+  type NexusClient,
+  type Translate as ClientTranslate,
+} from "../client";
 import channelEnglish from "../../nodes/locales/en-US/genesys-nexus-channel.json";
 import { clientErrorTranslator, translator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
@@ -238,9 +242,14 @@ function reachOf(err: Error): "answered" | "not-sent" | "unknown" {
 /** A message ended because the node stopped before it could be sent or answered. */
 class StoppedError extends Error {}
 
+/** The channel node's catalog, which holds the texts every flow node shares. */
+function channelTranslator(RED: NodeAPI): Translate {
+  return translator(RED, "genesys-nexus-channel", channelEnglish);
+}
+
 /** What a channel lacks, as a short status ("channel: no secret"), for errors of its configuration. */
 export function channelProblemText(RED: NodeAPI): (err: Error) => string | undefined {
-  const t = translator(RED, "genesys-nexus-channel", channelEnglish);
+  const t = channelTranslator(RED);
   return (err) => {
     if (!(err instanceof NexusInputError)) return undefined;
     const [code, params] = err.parts[0] ?? [];
@@ -250,7 +259,7 @@ export function channelProblemText(RED: NodeAPI): (err: Error) => string | undef
 
 /** The lines that account for messages ending while a node stops, from the channel's catalog. */
 function stoppingTranslator(RED: NodeAPI): (key: string, params: Record<string, string | number | undefined>) => string {
-  const t = translator(RED, "genesys-nexus-channel", channelEnglish);
+  const t = channelTranslator(RED);
   return (key, params) => t(`stopping.${key}`, params);
 }
 
