@@ -323,7 +323,7 @@ export class KeepAlivePool {
       conn.socket.destroy();
     }
     const socket = this.tlsOptions
-      ? tls.connect({ ...this.tlsOptions, host: this.host, port: this.port, servername: net.isIP(this.host) ? undefined : this.host })
+      ? tls.connect({ servername: net.isIP(this.host) ? undefined : this.host, ...this.tlsOptions, host: this.host, port: this.port })
       : net.connect(this.port, this.host);
     socket.setNoDelay(true);
     this.busy.add(socket);
