@@ -41,6 +41,7 @@ export = function (RED: NodeAPI): void {
     const secrets = channel?.verificationSecrets() ?? [];
     const path = config.url ? normalizePath(config.url) : "";
     const replyTimeout = numberOr(config.replyTimeout, 8000);
+    const remember = numberOr(config.remember, 1000);
     // A body must be complete within the reply timeout: Genesys waits 10 s for the whole answer.
     const route: RawBodyRoute = { limit: numberOr(config.maxBodyBytes, 1024 * 1024), timeoutMs: replyTimeout };
     const redisUrl = node.credentials?.redisUrl;
@@ -89,7 +90,7 @@ export = function (RED: NodeAPI): void {
       {
         dedupeStore: config.dedupeStore,
         contextStore: config.contextStore,
-        remember: numberOr(config.remember, 1000),
+        remember,
         redisUrl,
         channelId: channel?.channelId ?? "",
         path,
@@ -107,7 +108,7 @@ export = function (RED: NodeAPI): void {
         : new WebhookDeliveries({
             store,
             replyTimeoutMs: replyTimeout,
-            remember: numberOr(config.remember, 1000),
+            remember,
             emit: (payload, traceId, handle) => {
               show("green", "dot", "status.received");
               node.send({ _msgid: RED.util.generateId(), payload, traceId, _webhook: { id: handle } } as never);

@@ -13,8 +13,7 @@ import {
   type NexusClient,
   type Translate as ClientTranslate,
 } from "../client";
-import channelEnglish from "../../nodes/locales/en-US/genesys-nexus-channel.json";
-import { clientErrorTranslator, translator, type Translate } from "./i18n";
+import { channelTranslator, clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
@@ -241,11 +240,6 @@ function reachOf(err: Error): "answered" | "not-sent" | "unknown" {
 
 /** A message ended because the node stopped before it could be sent or answered. */
 class StoppedError extends Error {}
-
-/** The channel node's catalog, which holds the texts every flow node shares. */
-function channelTranslator(RED: NodeAPI): Translate {
-  return translator(RED, "genesys-nexus-channel", channelEnglish);
-}
 
 /** What a channel lacks, as a short status ("channel: no secret"), for errors of its configuration. */
 export function channelProblemText(RED: NodeAPI): (err: Error) => string | undefined {

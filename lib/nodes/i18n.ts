@@ -1,5 +1,5 @@
 import type { NodeAPI } from "node-red";
-import clientMessages from "../client/messages.json";
+import channelEnglish from "../../nodes/locales/en-US/genesys-nexus-channel.json";
 import type { Translate as ClientTranslate } from "../client/errors";
 
 export type Params = Record<string, string | number | undefined>;
@@ -40,11 +40,16 @@ export function translator(RED: NodeAPI, file: string, english: unknown): Transl
   };
 }
 
+/** The channel node's catalog, which holds the texts every flow node shares. */
+export function channelTranslator(RED: NodeAPI): Translate {
+  return translator(RED, "genesys-nexus-channel", channelEnglish);
+}
+
 /**
  * The client's error sentences in the runtime's language. They live in the channel node's catalog under
- * `errors.<code>`; the client's own English (messages.json) answers where no catalog is loaded.
+ * `errors.<code>`, whose English is the client's own (messages.json; a test keeps the two the same).
  */
 export function clientErrorTranslator(RED: NodeAPI): ClientTranslate {
-  const t = translator(RED, "genesys-nexus-channel", { errors: clientMessages });
+  const t = channelTranslator(RED);
   return (code, params) => t(`errors.${code}`, params);
 }

@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import type { NodeContextData } from "node-red";
 import { KeyValueDedupeStore, type DedupeStore, type KeyValue } from "../webhook/dedupe-store";
-import { checkRedisUrl, connectRedis, RedisDedupeStore, type RedisEvents } from "../webhook/redis-dedupe-store";
+import { connectRedis, isRedisUrl, RedisDedupeStore, type RedisEvents } from "../webhook/redis-dedupe-store";
 
 const CONTEXT_PREFIX = "delivery_";
 
@@ -33,8 +33,8 @@ export interface WebhookStoreSettings {
 /** Where a webhook node keeps its deliveries: its context (default), or Redis shared by several instances. */
 export function webhookDedupeStore(context: NodeContextData, settings: WebhookStoreSettings, events: RedisEvents): DedupeStore | { invalid: "redis-url" } {
   if (settings.dedupeStore === "redis") {
-    if (checkRedisUrl(settings.redisUrl) !== undefined) return { invalid: "redis-url" };
-    const redis = connectRedis((settings.redisUrl as string).trim(), settings.commandTimeoutMs, events);
+    if (!isRedisUrl(settings.redisUrl)) return { invalid: "redis-url" };
+    const redis = connectRedis(settings.redisUrl.trim(), settings.commandTimeoutMs, events);
     // Express matches paths without regard to case, so the path is scoped the same way.
     return new RedisDedupeStore(redis, `genesys-nexus:${settings.channelId}:${settings.path.toLowerCase()}:`);
   }

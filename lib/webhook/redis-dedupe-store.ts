@@ -92,14 +92,13 @@ export function connectRedis(url: string, commandTimeoutMs: number, events: Redi
   return redis as unknown as RedisCommands;
 }
 
-/** Checks a Redis URL without connecting; the text never repeats a password. */
-export function checkRedisUrl(url: unknown): string | undefined {
-  if (typeof url !== "string" || url.trim() === "") return "missing";
-  let parsed: URL;
+/** Whether a Redis URL can be used (redis:// or rediss://), checked without connecting. */
+export function isRedisUrl(url: unknown): url is string {
+  if (typeof url !== "string" || url.trim() === "") return false;
   try {
-    parsed = new URL(url.trim());
+    const { protocol } = new URL(url.trim());
+    return protocol === "redis:" || protocol === "rediss:";
   } catch {
-    return "invalid";
+    return false;
   }
-  return parsed.protocol === "redis:" || parsed.protocol === "rediss:" ? undefined : "invalid";
 }
