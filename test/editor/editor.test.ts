@@ -119,7 +119,34 @@ describe("the editor in a real browser", function () {
       const text = (await page.locator(".red-ui-help").allInnerTexts()).join("\n");
       const headings = ["Details", ...(type === "genesys-nexus-channel" || type === "genesys-nexus-webhook" ? [] : ["Inputs"]), ...(type.includes("channel") || type.endsWith("response") ? [] : ["Outputs"])];
       for (const h of headings) assert.ok(text.includes(h), `${type} help shows ${h}`);
+      // Nothing in the help is wider than the sidebar: no line to scroll sideways for.
+      const wide = await page.evaluate(() => {
+        const help = document.querySelector(".red-ui-help") as HTMLElement;
+        const width = (document.querySelector("#red-ui-sidebar") as HTMLElement).getBoundingClientRect().right;
+        const scrolling = [...document.querySelectorAll("#red-ui-sidebar .red-ui-panel, #red-ui-sidebar .red-ui-help, #red-ui-sidebar .red-ui-help *")].filter((e) => getComputedStyle(e).overflowX !== "visible" && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0);
+        // Name what sticks out of each panel that scrolls sideways.
+        for (const panel of [...scrolling]) {
+          const right = panel.getBoundingClientRect().left + panel.clientWidth;
+          scrolling.push(...[...panel.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > right + 1 && !e.querySelector("*")));
+        }
+        return [
+          ...[...help.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > width + 1).map((e) => `${e.tagName}: ${(e.textContent ?? "").slice(0, 60)}`),
+          ...scrolling.map((e) => `too wide: ${e.tagName}.${e.className} ${(e.textContent ?? "").slice(0, 80)}`),
+        ];
+      });
+      assert.deepEqual(wide, [], `${type} help fits the sidebar`);
     }
+  });
+
+  it("fits every palette label in two lines at most", async () => {
+    const lines = await page.evaluate(() =>
+      [...document.querySelectorAll("#red-ui-palette-container-Genesys .red-ui-palette-label")].map((l) => {
+        const style = getComputedStyle(l);
+        return { label: l.textContent, lines: Math.round((l as HTMLElement).getBoundingClientRect().height / parseFloat(style.lineHeight)) };
+      }),
+    );
+    assert.equal(lines.length, FLOW_TYPES.length);
+    for (const l of lines) assert.ok(l.lines <= 2, `${l.label} takes ${l.lines} lines`);
   });
 
   it("shows the demo flow", async () => {
