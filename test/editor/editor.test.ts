@@ -318,8 +318,11 @@ describe("the editor in a real browser", function () {
       assert.ok(state.channels.every((c) => c.valid !== false), JSON.stringify(state.channels));
       assert.ok(state.users.length > 0 && state.users.every((u) => u.valid !== false), "no node that uses a channel is marked");
       await second.evaluate(() => RED.workspaces.show("example-upload"));
+      // The import's notifications close by themselves; the screenshot is taken without them.
+      const hidden = await second.addStyleTag({ content: "#red-ui-notifications { display: none !important; }" });
       await second.waitForTimeout(400);
       await second.locator("#red-ui-workspace").screenshot({ path: path.join(IMAGES, "imported-example.png") });
+      await hidden.evaluate((style) => style.remove());
 
       // Going live without the secret: the channel, and every node that uses it, say what is missing.
       const channelValid = (): Promise<{ valid: boolean; errors: unknown }> =>
