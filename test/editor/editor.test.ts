@@ -322,7 +322,7 @@ describe("the editor in a real browser", function () {
       const hidden = await second.addStyleTag({ content: "#red-ui-notifications { display: none !important; }" });
       await second.waitForTimeout(400);
       await second.locator("#red-ui-workspace").screenshot({ path: path.join(IMAGES, "imported-example.png") });
-      await hidden.evaluate((style) => style.remove());
+      await hidden.evaluate((style) => (style as unknown as HTMLElement).remove());
 
       // Going live without the secret: the channel, and every node that uses it, say what is missing.
       const channelValid = (): Promise<{ valid: boolean; errors: unknown }> =>
