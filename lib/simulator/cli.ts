@@ -28,7 +28,8 @@ const OPTIONS = {
 
 type Name = keyof typeof OPTIONS;
 
-function usage(): string {
+/** The `--help` text: every option with its environment variable and its default (the public default secret included). */
+export function usage(): string {
   const lines = Object.entries(OPTIONS).map(([flag, o]) => `  --${flag.padEnd(18)} ${o.help} (env ${o.env}${o.fallback ? `, default ${o.fallback}` : ""})`);
   return `Usage: genesys-nexus-simulator [options]\n\nA local stand-in for the Genesys Third-Party Messaging API (Nexus v3).\n\n${lines.join("\n")}\n  --quiet              print only the listening line\n  --help               this text\n`;
 }
