@@ -2,7 +2,6 @@ import fs from "fs";
 import path from "path";
 
 export const DEMO_CHANNEL_ID = "genesys-demo-channel";
-export const WEBHOOK_PATH = "/genesys/agent";
 
 const EXAMPLES = ["agent-bridge", "send-message", "upload-media", "download-media", "delete-media"];
 

@@ -1,10 +1,10 @@
 import assert from "assert/strict";
-import { execFileSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import fs from "fs";
 import https from "https";
 import os from "os";
 import path from "path";
-import { delay } from "../support";
+import { delay, freePort } from "../support";
 import { startNodeRed, type RunningNodeRed } from "./node-red-process";
 
 /** A self-signed certificate for 127.0.0.1, as a user's HTTPS Node-RED might have, made with openssl. */
@@ -76,5 +76,42 @@ describe("a simulated channel in a real Node-RED on HTTPS, uiHost 0.0.0.0 and an
     assert.match(seen, /I got: \\"hi\\"/);
     assert.match(nodeRed.log(), /Built-in simulator listening on http:\/\/127\.0\.0\.1:\d+\/nexus\/v3/);
     assert.doesNotMatch(nodeRed.log(), /\[error\]/);
+  });
+});
+
+/** `npm start` (the README's quick start): the demo on one simulated channel, with nothing else started. */
+describe("npm start's demo", function () {
+  this.timeout(120_000);
+
+  it("starts Node-RED alone, whose demo channel runs the simulator, and sends from the first click", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-demo-"));
+    const port = await freePort();
+    const root = path.resolve(__dirname, "..", "..");
+    const child = spawn(process.execPath, [path.join(root, "dist", "scripts", "start-demo.js")], {
+      cwd: root,
+      env: { ...process.env, NODE_RED_PORT: String(port), DEMO_USER_DIR: dir },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+    try {
+      const end = Date.now() + 60_000;
+      while (!/Node-RED editor: /.test(log)) {
+        assert.ok(Date.now() < end && child.exitCode === null, `the demo starts:\n${log}`);
+        await delay(100);
+      }
+      assert.match(log, /Built-in simulator listening on http:\/\/127\.0\.0\.1:\d+\/nexus\/v3/);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/inject/send-inject`, { method: "POST" })).status, 200);
+      await delay(500);
+      assert.doesNotMatch(log, /\[error\]|could not start/);
+      const flows = JSON.parse(fs.readFileSync(path.join(dir, "flows.json"), "utf8")) as Array<{ type: string; mode?: string }>;
+      assert.deepEqual(flows.filter((n) => n.type === "genesys-nexus-channel").map((n) => n.mode), ["simulator"]);
+      assert.equal(fs.existsSync(path.join(dir, "flows_cred.json")), false, "no credential to lay");
+    } finally {
+      child.kill("SIGINT");
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
