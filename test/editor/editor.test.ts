@@ -193,6 +193,7 @@ describe("the editor in a real browser", function () {
     for (const field of ["baseUrl", "channelId", "ccid"]) assert.equal(await page.isVisible(`#node-config-input-${field}`), false, `${field} is hidden in simulator mode`);
     assert.equal(await page.locator(".genesys-channel-simulator-hint").first().isVisible(), true);
     assert.equal(await page.locator(".red-ui-tray:last-child .input-error").count(), 0, "nothing is marked in simulator mode");
+    await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, "channel-dialog-simulator.png") });
 
     // Going live: pick Genesys, and each field says what it lacks, on itself.
     await page.selectOption("#node-config-input-mode", "genesys");
