@@ -1,8 +1,11 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
+import { simulatorMode } from "../lib/nodes/simulator-channel";
 
 interface ChannelDef extends NodeDef {
+  /** `genesys` (default) or `simulator`: see lib/nodes/simulator-channel. */
+  mode?: string;
   baseUrl: string;
   channelId: string;
   ccid: string;
@@ -52,10 +55,14 @@ export = function (RED: NodeAPI): void {
       return { url: proxyNode.url, noProxy: proxyNode.noproxy, username: proxyNode.credentials?.username, password: proxyNode.credentials?.password };
     };
 
+    // In simulator mode the package's simulator runs inside Node-RED and stands in for all of the below.
+    const simulator = simulatorMode(RED, this, config);
+
     // Built on first use, so that a misconfigured channel fails the messages that use it, not the deploy.
     this.client = (): NexusClient => {
       if (client) return client;
       if (configError) throw configError;
+      if (simulator) return (client = simulator.client(config));
       try {
         client = new NexusClient({
           baseUrl: config.baseUrl,
@@ -86,13 +93,15 @@ export = function (RED: NodeAPI): void {
     this.secretProblem = (): NexusInputError | undefined =>
       unset ? new NexusInputError("config-env-unset", { field: "secret", name: unset }) : secrets.length === 0 ? new NexusInputError("config-secret") : undefined;
     (this as { channelId: string }).channelId = String(config.channelId ?? "").trim();
+    if (simulator) simulator.attach(this);
 
     // Requests already sent may finish (as the flow nodes let them); what waits ends at once.
     this.on("close", (_removed: boolean, done: () => void) => {
       const closing = client?.close(STOP_DRAIN_MS);
       client = undefined;
-      if (closing) void closing.then(() => done());
-      else done();
+      void Promise.resolve(closing)
+        .then(() => simulator?.close())
+        .then(() => done());
     });
   }
 

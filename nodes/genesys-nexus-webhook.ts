@@ -9,6 +9,7 @@ import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
 import { normalizePath, rawBodyOf, rawBodyRoutes, type CapturedRequest, type RawBodyRoute } from "../lib/nodes/raw-body-capture";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
+import { simulatorStatusTag } from "../lib/nodes/simulator-channel";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
 
 interface WebhookDef extends NodeDef {
@@ -54,10 +55,12 @@ export = function (RED: NodeAPI): void {
 
     // The status changes only when it differs from the one shown: never once per delivery under load.
     let shown = "";
+    // On a simulated channel every status says so (lib/nodes/simulator-channel).
+    const simulated = channel?.mode === "simulator" ? simulatorStatusTag(RED) : undefined;
     const show = (fill: "red" | "green" | "yellow", shape: "ring" | "dot", key: string): void => {
       if (shown === key) return;
       shown = key;
-      node.status({ fill, shape, text: t(key) });
+      node.status({ fill, shape, text: simulated ? simulated.tag(t(key)) : t(key) });
     };
 
     if (!config.url) {
@@ -71,8 +74,12 @@ export = function (RED: NodeAPI): void {
       const text = (secretProblem && channelProblemText(RED)(secretProblem)) ?? t("status.no-channel");
       shown = text;
       node.status({ fill: "red", shape: "ring", text });
-      node.error(secretProblem ? `${t("errors.no-channel")} ${describeError(secretProblem, clientErrorTranslator(RED))}` : t("errors.no-channel"));
+      node.error(secretProblem ? t("errors.channel-problem", { problem: describeError(secretProblem, clientErrorTranslator(RED)) }) : t("errors.no-channel"));
     }
+    // On a simulated channel this webhook is where the simulated agent answers.
+    const detachAgent = channel?.simulatedAgentTarget?.(path);
+    if (replyTimeout > 10_000) node.warn(t("errors.reply-timeout-long", { ms: replyTimeout }));
+    if (simulated && shown === "") node.status({ fill: "grey", shape: "ring", text: simulated.idle });
 
     const storeEvents = {
       onReady: () => {
@@ -119,7 +126,10 @@ export = function (RED: NodeAPI): void {
               answersNotKept ??= warnRate(t("errors.answer-not-kept", { message: scrubbed(err.message, redisUrl) }), (count, seconds) => t("errors.answers-not-kept", { count, seconds }));
               answersNotKept.hit();
             },
-            onReplyTimeout: () => lateReplies.hit(),
+            onReplyTimeout: () => {
+              lateReplies.hit();
+              show("yellow", "ring", "status.reply-timeout");
+            },
             onGiveBack: () => node.warn(t("errors.gave-back", { ms: replyTimeout * GIVE_BACK_FACTOR })),
           });
 
@@ -161,6 +171,7 @@ export = function (RED: NodeAPI): void {
     const unmount = routes.mount(path, route, handler, handler.failed);
 
     node.on("close", (_removed: boolean, done: () => void) => {
+      detachAgent?.();
       unmount();
       badSignatures.flush();
       consumedBodies.flush();

@@ -2,12 +2,14 @@ import fs from "fs";
 import path from "path";
 
 export const DEMO_CHANNEL_ID = "genesys-demo-channel";
-export const WEBHOOK_PATH = "/genesys/agent";
 
 const EXAMPLES = ["agent-bridge", "send-message", "upload-media", "download-media", "delete-media"];
 
-/** The example flows, one tab each, with the shared channel pointed at the running simulator. */
-export function demoFlows(simBaseUrl: string): object[] {
+/**
+ * The example flows, one tab each, sharing one channel. The examples ship in simulator mode, so the demo's
+ * channel runs the package's simulator inside Node-RED, with its agent answering the bridge's webhook.
+ */
+export function demoFlows(): object[] {
   // From scripts/ when run from source, from dist/scripts/ when compiled.
   const examples = [path.resolve(__dirname, "..", "examples"), path.resolve(__dirname, "..", "..", "examples")].find((dir) => fs.existsSync(dir)) as string;
   const flows: object[] = [];
@@ -18,7 +20,7 @@ export function demoFlows(simBaseUrl: string): object[] {
     flows.push(...nodes.filter((n) => n.type === "tab"));
     for (const node of nodes) {
       // Each example brings its own channel, so that several import cleanly; the demo has one for all.
-      if (node.type === "genesys-nexus-channel") channel ??= { ...node, id: DEMO_CHANNEL_ID, name: "Local simulator", baseUrl: simBaseUrl };
+      if (node.type === "genesys-nexus-channel") channel ??= { ...node, id: DEMO_CHANNEL_ID, name: "Demo", mode: "simulator" };
       else if (node.type !== "tab") flows.push(typeof node.channel === "string" ? { ...node, channel: DEMO_CHANNEL_ID } : node);
     }
   }

@@ -15,6 +15,7 @@ import {
 } from "../client";
 import { channelTranslator, clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
+import { simulatorStatusTag, type ChannelMode } from "./simulator-channel";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
 export interface ChannelConfigNode extends Node {
@@ -29,6 +30,12 @@ export interface ChannelConfigNode extends Node {
   secretProblem(): NexusInputError | undefined;
   /** The Genesys channel id, which scopes what webhooks share between instances. */
   readonly channelId: string;
+  /** `simulator` when the channel runs the package's simulator inside Node-RED (lib/nodes/simulator-channel). */
+  readonly mode?: ChannelMode;
+  /** In simulator mode: makes the webhook at `path` the simulated agent's target; returns what undoes it. */
+  simulatedAgentTarget?(path: string): () => void;
+  /** In simulator mode: the API base URL of the channel's simulator, once it listens. */
+  simulatorBaseUrl?(): string | undefined;
 }
 
 export type FlowMessage = NodeMessageInFlow & Record<string, unknown>;
@@ -100,7 +107,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   api: ApiCall<R>,
 ): void {
   const channel = channelId ? (RED.nodes.getNode(channelId) as ChannelConfigNode | null) : null;
-  const status = new NodeStatus(node, t, api.verb, channelProblemText(RED));
+  const status = new NodeStatus(node, t, api.verb, channelProblemText(RED), channel?.mode === "simulator" ? simulatorStatusTag(RED) : undefined);
   const errorText = clientErrorTranslator(RED);
   const stopText = stoppingTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
@@ -108,6 +115,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
     // A channel that cannot work shows at once, on every node that uses it, with what it lacks.
     try {
       channel.client();
+      status.show();
     } catch (err) {
       status.refuse(err as Error);
     }

@@ -26,7 +26,17 @@ export class NodeStatus {
     private readonly verb: string,
     /** The short text of a channel that is not configured completely, or undefined for other errors. */
     private readonly channelProblem: (err: Error) => string | undefined = () => undefined,
+    /** On a simulated channel: the status when idle, and how every text says "simulator". */
+    private readonly simulated?: { idle: string; tag(text: string): string },
   ) {}
+
+  /** On a simulated channel, says "simulator" before any message; otherwise there is nothing to show yet. */
+  show(): void {
+    if (!this.simulated || this.last || this.busy > 0) return;
+    const status = this.render();
+    this.shown = `${status.fill}|${status.shape}|${status.text}`;
+    this.node.status(status);
+  }
 
   start(): void {
     this.busy++;
@@ -95,7 +105,14 @@ export class NodeStatus {
     this.node.status(status);
   }
 
-  private render(): { fill?: "red" | "yellow" | "blue" | "green"; shape?: "ring" | "dot"; text?: string } {
+  private render(): { fill?: "red" | "yellow" | "blue" | "green" | "grey"; shape?: "ring" | "dot"; text?: string } {
+    const status = this.state();
+    if (!this.simulated) return status;
+    if (status.text === undefined) return { fill: "grey", shape: "ring", text: this.simulated.idle };
+    return { ...status, text: this.simulated.tag(status.text) };
+  }
+
+  private state(): { fill?: "red" | "yellow" | "blue" | "green"; shape?: "ring" | "dot"; text?: string } {
     const last = this.last;
     if (last?.kind === "error") return { fill: "red", shape: "ring", text: last.text };
     if (last?.kind === "retry" && this.busy > 0) return { fill: "yellow", shape: "ring", text: last.text };

@@ -9,8 +9,16 @@ import type { ReceivedMessage } from "./simulator";
 
 /** How the simulator plays Genesys's side of the webhook. */
 export interface AgentOptions {
-  /** The third party's webhook URL; without it no agent message is delivered. */
-  webhookUrl?: string;
+  /**
+   * The third party's webhook URL; without it no agent message is delivered. A function names it at each
+   * delivery (a channel's built-in simulator asks Node-RED where its webhook node listens right then).
+   */
+  webhookUrl?: string | (() => string | undefined);
+  /**
+   * Accept any TLS certificate from the webhook (default false). Only for a webhook on this machine, such as
+   * the Node-RED that runs the simulator inside a channel and serves HTTPS with its own certificate.
+   */
+  acceptAnyCertificate?: boolean;
   /** Answer each consumer message with an agent message (default true). */
   autoReply?: boolean;
   /** How long the agent "types" before the automatic reply, in ms (default 500). */
@@ -92,7 +100,8 @@ export class AgentSide {
   }
 
   get webhookUrl(): string | undefined {
-    return this.options.webhookUrl;
+    const url = this.options.webhookUrl;
+    return typeof url === "function" ? url() : url;
   }
 
   /** Changes the webhook URL or any other agent option while running. */
@@ -101,7 +110,7 @@ export class AgentSide {
   }
 
   onConsumerMessage(received: ReceivedMessage): void {
-    if (!this.options.webhookUrl || this.options.autoReply === false) return;
+    if (this.options.autoReply === false || !this.webhookUrl) return;
     const reply = agentReplyTo(received.body as Record<string, unknown>);
     this.later(this.options.replyDelayMs ?? AGENT_DEFAULTS.replyDelayMs, () => {
       this.deliver(reply).catch((err: unknown) => this.log(`agent: delivery failed: ${(err as Error).message}`));
@@ -113,7 +122,7 @@ export class AgentSide {
     const delivery: Delivery = { id: randomUUID(), message, traceId, attempts: [], answered: false, finished: false };
     this.deliveries.push(delivery);
     if (this.deliveries.length > 1000) this.deliveries.shift();
-    const url = this.options.webhookUrl;
+    const url = this.webhookUrl;
     if (!url) {
       delivery.attempts.push({ status: 0, error: "no webhook URL is set" });
       delivery.finished = true;
@@ -163,6 +172,7 @@ export class AgentSide {
             },
             timeout: this.options.timeoutMs ?? AGENT_DEFAULTS.timeoutMs,
             agent: false,
+            ...(target.protocol === "https:" && this.options.acceptAnyCertificate ? { rejectUnauthorized: false } : {}),
           },
           (res) => {
             const chunks: Buffer[] = [];
@@ -234,7 +244,7 @@ export class AgentSide {
               type: "Text",
               text: typeof given.text === "string" ? given.text : "Hello from the simulated agent",
             };
-      if (!this.options.webhookUrl) return json(409, { error: "No webhook URL is set: start the simulator with --webhook-url or PUT /simulator/webhook" });
+      if (!this.webhookUrl) return json(409, { error: "No webhook URL is set: start the simulator with --webhook-url or PUT /simulator/webhook" });
       const pending = this.deliver(message);
       if (url.searchParams.get("wait") === "false") return json(202, { accepted: true });
       return json(200, await pending);
@@ -249,7 +259,7 @@ export class AgentSide {
     if (route === "GET /simulator/deliveries") return json(200, this.deliveries);
     if (route === "GET /simulator/messages") return json(200, sim.messages.map(({ id, body: b, traceId }) => ({ id, body: b, traceId })));
     if (route === "GET /simulator/state") {
-      return json(200, { webhookUrl: this.options.webhookUrl ?? null, messages: sim.messages.length, media: sim.media.size, deliveries: this.deliveries.length });
+      return json(200, { webhookUrl: this.webhookUrl ?? null, messages: sim.messages.length, media: sim.media.size, deliveries: this.deliveries.length });
     }
     json(404, { error: `No such simulator endpoint: ${route}` });
   }

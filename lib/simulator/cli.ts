@@ -9,7 +9,7 @@ const OPTIONS = {
   host: { env: "NEXUS_SIM_HOST", help: "address to listen on", fallback: SIMULATOR_DEFAULTS.host },
   "channel-id": { env: "NEXUS_SIM_CHANNEL_ID", help: "the channel id it serves", fallback: SIMULATOR_DEFAULTS.channelId },
   ccid: { env: "NEXUS_SIM_CCID", help: "the contact center id it expects in x-ccid", fallback: SIMULATOR_DEFAULTS.ccid },
-  secret: { env: "NEXUS_SIM_SECRET", help: "the channel secret", fallback: SIMULATOR_DEFAULTS.secret },
+  secret: { env: "NEXUS_SIM_SECRET", help: "the channel secret (the default is public: for trials on this machine)", fallback: SIMULATOR_DEFAULTS.secret },
   "api-key": { env: "NEXUS_SIM_API_KEY", help: "require this x-api-key (none by default)", fallback: "" },
   "max-media-bytes": { env: "NEXUS_SIM_MAX_MEDIA_BYTES", help: "largest media file (413 past it)", fallback: String(SIMULATOR_DEFAULTS.maxMediaBytes) },
   "max-message-bytes": { env: "NEXUS_SIM_MAX_MESSAGE_BYTES", help: "largest message body (413 past it)", fallback: String(SIMULATOR_DEFAULTS.maxMessageBytes) },
@@ -28,8 +28,9 @@ const OPTIONS = {
 
 type Name = keyof typeof OPTIONS;
 
-function usage(): string {
-  const lines = Object.entries(OPTIONS).map(([flag, o]) => `  --${flag.padEnd(18)} ${o.help} (env ${o.env}${o.fallback ? `, default ${flag === "secret" ? "set" : o.fallback}` : ""})`);
+/** The `--help` text: every option with its environment variable and its default (the public default secret included). */
+export function usage(): string {
+  const lines = Object.entries(OPTIONS).map(([flag, o]) => `  --${flag.padEnd(18)} ${o.help} (env ${o.env}${o.fallback ? `, default ${o.fallback}` : ""})`);
   return `Usage: genesys-nexus-simulator [options]\n\nA local stand-in for the Genesys Third-Party Messaging API (Nexus v3).\n\n${lines.join("\n")}\n  --quiet              print only the listening line\n  --help               this text\n`;
 }
 

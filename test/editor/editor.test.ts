@@ -2,9 +2,7 @@ import assert from "assert/strict";
 import fs from "fs";
 import path from "path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import type { NexusSimulator } from "../../lib/simulator";
 import { demoFlows, DEMO_CHANNEL_ID } from "../../scripts/demo-flows";
-import { simulator } from "../support";
 import { startNodeRed, type RunningNodeRed } from "../package/node-red-process";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
@@ -22,7 +20,6 @@ const FLOW_TYPES = [
   "genesys-nexus-webhook",
   "genesys-nexus-webhook-response",
 ];
-const DEMO_SECRET = "simulator-secret";
 const TYPED_SECRET = "typed-in-browser-7c1e";
 
 declare const RED: {
@@ -31,11 +28,11 @@ declare const RED: {
   sidebar: { help: { show(type: string): void } };
   workspaces: { show(id: string): void };
 };
+declare const $: (selector: string) => { hasClass(name: string): boolean; data(key: string): unknown };
 
 /** The editor in Debian's Chromium, against a real Node-RED with the packed package installed. */
 describe("the editor in a real browser", function () {
   this.timeout(180_000);
-  let sim: NexusSimulator;
   let nodeRed: RunningNodeRed;
   let browser: Browser;
   let page: Page;
@@ -48,8 +45,8 @@ describe("the editor in a real browser", function () {
       console.warn(`  (the editor tests are skipped: Chromium not found at ${CHROMIUM}; apt-get install -y chromium, or set CHROMIUM_PATH)`);
       this.skip();
     }
-    sim = await simulator({ apiKey: undefined, channelId: "demo-channel", secret: DEMO_SECRET, ccid: "8b6b7e2e-3c1f-4c4e-9a51-6a1f5f0c2d10" });
-    nodeRed = await startNodeRed(demoFlows(sim.baseUrl), { [DEMO_CHANNEL_ID]: { secret: DEMO_SECRET } });
+    // The demo as `npm start` lays it: one channel in simulator mode, no credential at all.
+    nodeRed = await startNodeRed(demoFlows(), {});
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -68,7 +65,6 @@ describe("the editor in a real browser", function () {
   after(async () => {
     await browser?.close();
     await nodeRed?.stop();
-    await sim?.close();
   });
 
   it("shows every flow node under Genesys in the palette, with its own icon and no failed request", async () => {
@@ -116,29 +112,6 @@ describe("the editor in a real browser", function () {
     assert.deepEqual(pageErrors, []);
   });
 
-  it("has the channel's secret and API key as password fields, and keeps a typed secret out of the flows after deploy", async () => {
-    await page.evaluate((id) => RED.editor.editConfig("", "genesys-nexus-channel", id), DEMO_CHANNEL_ID);
-    await page.waitForSelector("#node-config-input-secret", { state: "visible" });
-    assert.equal(await page.getAttribute("#node-config-input-secret", "type"), "password");
-    assert.equal(await page.getAttribute("#node-config-input-apiKey", "type"), "password");
-    assert.equal(await page.getAttribute("#node-config-input-previousSecret", "type"), "password");
-    await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, "channel-dialog.png") });
-    await page.fill("#node-config-input-secret", TYPED_SECRET);
-    await page.click("#node-config-dialog-ok");
-    await page.waitForSelector("#node-config-input-secret", { state: "detached" });
-    await page.click("#red-ui-header-button-deploy");
-    await page.waitForFunction(() => !RED.nodes.dirty(), undefined, { timeout: 20_000 });
-    const creds = JSON.parse(fs.readFileSync(path.join(nodeRed.userDir, "flows_cred.json"), "utf8")) as Record<string, { secret?: string }>;
-    assert.equal(creds[DEMO_CHANNEL_ID]?.secret, TYPED_SECRET, "the deploy stored the typed secret as a credential");
-    const exported = await (await fetch(`${nodeRed.base}/flows`)).text();
-    const saved = fs.readFileSync(path.join(nodeRed.userDir, "flows.json"), "utf8");
-    for (const text of [exported, saved]) {
-      assert.ok(text.includes("genesys-nexus-channel"));
-      assert.ok(!text.includes(TYPED_SECRET), "the typed secret is not in the flows");
-    }
-    assert.deepEqual(pageErrors, []);
-  });
-
   it("shows Inputs, Outputs and Details in every node's help", async () => {
     for (const type of [...FLOW_TYPES, "genesys-nexus-channel"]) {
       await page.evaluate((t) => RED.sidebar.help.show(t), type);
@@ -146,7 +119,34 @@ describe("the editor in a real browser", function () {
       const text = (await page.locator(".red-ui-help").allInnerTexts()).join("\n");
       const headings = ["Details", ...(type === "genesys-nexus-channel" || type === "genesys-nexus-webhook" ? [] : ["Inputs"]), ...(type.includes("channel") || type.endsWith("response") ? [] : ["Outputs"])];
       for (const h of headings) assert.ok(text.includes(h), `${type} help shows ${h}`);
+      // Nothing in the help is wider than the sidebar: no line to scroll sideways for.
+      const wide = await page.evaluate(() => {
+        const help = document.querySelector(".red-ui-help") as HTMLElement;
+        const width = (document.querySelector("#red-ui-sidebar") as HTMLElement).getBoundingClientRect().right;
+        const scrolling = [...document.querySelectorAll("#red-ui-sidebar .red-ui-panel, #red-ui-sidebar .red-ui-help, #red-ui-sidebar .red-ui-help *")].filter((e) => getComputedStyle(e).overflowX !== "visible" && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0);
+        // Name what sticks out of each panel that scrolls sideways.
+        for (const panel of [...scrolling]) {
+          const right = panel.getBoundingClientRect().left + panel.clientWidth;
+          scrolling.push(...[...panel.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > right + 1 && !e.querySelector("*")));
+        }
+        return [
+          ...[...help.querySelectorAll("*")].filter((e) => e.getBoundingClientRect().right > width + 1).map((e) => `${e.tagName}: ${(e.textContent ?? "").slice(0, 60)}`),
+          ...scrolling.map((e) => `too wide: ${e.tagName}.${e.className} ${(e.textContent ?? "").slice(0, 80)}`),
+        ];
+      });
+      assert.deepEqual(wide, [], `${type} help fits the sidebar`);
     }
+  });
+
+  it("fits every palette label in two lines at most", async () => {
+    const lines = await page.evaluate(() =>
+      [...document.querySelectorAll("#red-ui-palette-container-Genesys .red-ui-palette-label")].map((l) => {
+        const style = getComputedStyle(l);
+        return { label: l.textContent, lines: Math.round((l as HTMLElement).getBoundingClientRect().height / parseFloat(style.lineHeight)) };
+      }),
+    );
+    assert.equal(lines.length, FLOW_TYPES.length);
+    for (const l of lines) assert.ok(l.lines <= 2, `${l.label} takes ${l.lines} lines`);
   });
 
   it("shows the demo flow", async () => {
@@ -158,7 +158,125 @@ describe("the editor in a real browser", function () {
     assert.deepEqual(pageErrors, []);
   });
 
-  it("imports every example one after another into an empty Node-RED, each on its named tab, and marks channels without a secret", async () => {
+  /** The validation message Node-RED shows on a dialog field, or null when the field is not marked. */
+  const fieldError = (target: Page, selector: string): Promise<string | null> =>
+    target.evaluate((sel) => {
+      const input = $(sel);
+      if (!input.hasClass("input-error")) return null;
+      const tip = input.data("tooltip") as { open(instant: boolean): void; close(instant: boolean): void } | undefined;
+      if (!tip) return "";
+      tip.open(true);
+      const text = [...document.querySelectorAll(".red-ui-popover")].pop()?.textContent ?? "";
+      tip.close(true);
+      return text;
+    }, selector);
+  /** Types into a dialog field as a user does, so that Node-RED checks the dialog again. */
+  const type = async (target: Page, selector: string, value: string): Promise<void> => {
+    await target.fill(selector, value);
+    await target.locator(selector).dispatchEvent("change");
+  };
+
+  /** Opens a tab of the channel dialog; two tab clicks within 400 ms are a double click to Node-RED's tabs. */
+  const showTab = async (target: Page, tab: "connection" | "security" | "advanced"): Promise<void> => {
+    await target.waitForTimeout(450);
+    await target.click(`#node-config-genesys-channel-tabs a[href='#genesys-channel-tab-${tab}']`);
+    await target.locator(`#genesys-channel-tab-${tab}`).waitFor({ state: "visible" });
+  };
+
+  it("groups the channel dialog in tabs, hides what simulator mode needs not, and says what is wrong on the field that is wrong", async () => {
+    await page.evaluate((id) => RED.editor.editConfig("", "genesys-nexus-channel", id), DEMO_CHANNEL_ID);
+    await page.waitForSelector("#node-config-input-mode", { state: "visible" });
+    const tabs = await page.locator("#node-config-genesys-channel-tabs li").allInnerTexts();
+    assert.deepEqual(tabs.map((t) => t.trim()), ["Connection", "Security", "Advanced"]);
+    // Simulator mode (the demo's): no base URL, ids or secret to fill in, and nothing marked.
+    assert.equal(await page.inputValue("#node-config-input-mode"), "simulator");
+    for (const field of ["baseUrl", "channelId", "ccid"]) assert.equal(await page.isVisible(`#node-config-input-${field}`), false, `${field} is hidden in simulator mode`);
+    assert.equal(await page.locator(".genesys-channel-simulator-hint").first().isVisible(), true);
+    assert.equal(await page.locator(".red-ui-tray:last-child .input-error").count(), 0, "nothing is marked in simulator mode");
+    await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, "channel-dialog-simulator.png") });
+
+    // Going live: pick Genesys, and each field says what it lacks, on itself.
+    await page.selectOption("#node-config-input-mode", "genesys");
+    for (const field of ["baseUrl", "channelId", "ccid"]) assert.equal(await page.isVisible(`#node-config-input-${field}`), true, `${field} shows in Genesys mode`);
+    assert.equal(await page.locator(".genesys-channel-simulator-hint").first().isVisible(), false);
+    assert.equal(await fieldError(page, "#node-config-input-baseUrl"), "Required for a Genesys channel.");
+    assert.equal(await fieldError(page, "#node-config-input-name"), null, "the Name field is never where a missing secret shows");
+    assert.equal(await fieldError(page, "#node-config-input-mode"), null);
+    await type(page, "#node-config-input-baseUrl", "nexus.example.com/nexus/v3");
+    assert.match((await fieldError(page, "#node-config-input-baseUrl")) ?? "", /must start with https:\/\//);
+    await type(page, "#node-config-input-baseUrl", "https://nexus.example.com/nexus/v3");
+    assert.equal(await fieldError(page, "#node-config-input-baseUrl"), null);
+    await type(page, "#node-config-input-channelId", "sms-channel");
+    await type(page, "#node-config-input-ccid", "8b6b7e2e-3c1f-4c4e-9a51-6a1f5f0c2d10");
+    await page.locator(".red-ui-tray").last().screenshot({ path: path.join(IMAGES, "channel-dialog.png") });
+
+    await showTab(page, "security");
+    assert.equal(await page.getAttribute("#node-config-input-secret", "type"), "password");
+    assert.equal(await page.getAttribute("#node-config-input-apiKey", "type"), "password");
+    assert.equal(await page.getAttribute("#node-config-input-previousSecret", "type"), "password");
+    assert.match((await fieldError(page, "#node-config-input-secret")) ?? "", /Set the channel secret/);
+    await type(page, "#node-config-input-secret", TYPED_SECRET);
+    assert.equal(await fieldError(page, "#node-config-input-secret"), null, "typing the secret clears its mark");
+    assert.equal(await fieldError(page, "#node-config-input-name"), null);
+
+    await showTab(page, "advanced");
+    await type(page, "#node-config-input-retries", "-1");
+    assert.equal(await fieldError(page, "#node-config-input-retries"), "A whole number, 0 or more.");
+    await type(page, "#node-config-input-maxInFlight", "0");
+    assert.equal(await fieldError(page, "#node-config-input-maxInFlight"), "A whole number, 1 or more.");
+    await type(page, "#node-config-input-outboxLimit", "0");
+    assert.equal(await fieldError(page, "#node-config-input-outboxLimit"), "A whole number, 1 or more.");
+    // The outbox's age is stored in seconds, shown in the largest unit that divides it: a week is 7 days.
+    assert.equal(await page.inputValue("#node-config-input-outboxMaxAge"), "7");
+    assert.equal(await page.inputValue("#node-config-outboxMaxAge-unit"), "days");
+    await type(page, "#node-config-input-outboxMaxAge", "1.5");
+    assert.equal(await fieldError(page, "#node-config-input-outboxMaxAge"), "A whole number, 1 or more.");
+    await type(page, "#node-config-input-retries", "2");
+    await type(page, "#node-config-input-maxInFlight", "16");
+    await type(page, "#node-config-input-outboxLimit", "5000");
+    await type(page, "#node-config-input-outboxMaxAge", "36");
+    await page.selectOption("#node-config-outboxMaxAge-unit", "hours");
+    assert.equal(await page.locator(".red-ui-tray:last-child .input-error").count(), 0, "nothing is marked once all is right");
+
+    await page.click("#node-config-dialog-ok");
+    await page.waitForSelector("#node-config-input-secret", { state: "detached" });
+    const saved = await page.evaluate((id) => RED.nodes.node(id), DEMO_CHANNEL_ID) as Record<string, unknown>;
+    assert.equal(saved.mode, "genesys");
+    assert.equal(Number(saved.outboxMaxAge), 36 * 3600, "stored in seconds");
+    assert.equal(Number(saved.outboxLimit), 5000);
+    assert.equal(saved.valid, true);
+    await page.click("#red-ui-header-button-deploy");
+    await page.waitForFunction(() => !RED.nodes.dirty(), undefined, { timeout: 20_000 });
+    const creds = JSON.parse(fs.readFileSync(path.join(nodeRed.userDir, "flows_cred.json"), "utf8")) as Record<string, { secret?: string }>;
+    assert.equal(creds[DEMO_CHANNEL_ID]?.secret, TYPED_SECRET, "the deploy stored the typed secret as a credential");
+    const exported = await (await fetch(`${nodeRed.base}/flows`)).text();
+    const flowsFile = fs.readFileSync(path.join(nodeRed.userDir, "flows.json"), "utf8");
+    for (const text of [exported, flowsFile]) {
+      assert.ok(text.includes("genesys-nexus-channel"));
+      assert.ok(!text.includes(TYPED_SECRET), "the typed secret is not in the flows");
+    }
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it("refuses a webhook reply timeout longer than Genesys waits, with words", async () => {
+    const hook = await page.evaluate(() => {
+      let id = "";
+      RED.nodes.eachNode((n) => {
+        if (n.type === "genesys-nexus-webhook") id = n.id;
+      });
+      return id;
+    });
+    await page.evaluate((id) => RED.editor.edit(RED.nodes.node(id)), hook);
+    await page.waitForSelector("#node-input-replyTimeout", { state: "visible" });
+    await type(page, "#node-input-replyTimeout", "15000");
+    assert.match((await fieldError(page, "#node-input-replyTimeout")) ?? "", /Genesys waits 10 s/);
+    await type(page, "#node-input-replyTimeout", "8000");
+    assert.equal(await fieldError(page, "#node-input-replyTimeout"), null);
+    await page.click("#node-dialog-cancel");
+    await page.waitForSelector("#node-dialog-cancel", { state: "detached" });
+  });
+
+  it("imports every example one after another into an empty Node-RED, each on its named tab and valid as it is; a channel switched to Genesys asks for its secret", async () => {
     const fresh = await startNodeRed([], {});
     const second = await browser.newPage({ viewport: { width: 1400, height: 860 } });
     const errors: string[] = [];
@@ -197,32 +315,52 @@ describe("the editor in a real browser", function () {
       });
       assert.deepEqual(state.tabs.filter((t) => t !== "Flow 1").sort(), ["Conversation bridge", "Delete media", "Download media", "Send a message", "Upload media"]);
       assert.equal(state.channels.length, files.length);
-      await second.waitForFunction(() => {
-        let invalid = 0;
-        (RED.nodes as unknown as { eachConfig(cb: (n: { type: string; valid: boolean }) => void): void }).eachConfig((n) => {
-          if (n.type === "genesys-nexus-channel" && n.valid === false) invalid++;
+      // Shipped in simulator mode: nothing is marked, nothing asks for a field.
+      assert.ok(state.channels.every((c) => c.valid !== false), JSON.stringify(state.channels));
+      assert.ok(state.users.length > 0 && state.users.every((u) => u.valid !== false), "no node that uses a channel is marked");
+      await second.evaluate(() => RED.workspaces.show("example-upload"));
+      // The import's notifications close by themselves; the screenshot is taken without them.
+      const hidden = await second.addStyleTag({ content: "#red-ui-notifications { display: none !important; }" });
+      await second.waitForTimeout(400);
+      await second.locator("#red-ui-workspace").screenshot({ path: path.join(IMAGES, "imported-example.png") });
+      await hidden.evaluate((style) => (style as unknown as HTMLElement).remove());
+
+      // Going live without the secret: the channel, and every node that uses it, say what is missing.
+      const channelValid = (): Promise<{ valid: boolean; errors: unknown }> =>
+        second.evaluate(() => {
+          const n = RED.nodes.node("genesys-example-channel-upload") as { valid: boolean; validationErrors: unknown };
+          return { valid: n.valid, errors: n.validationErrors };
         });
-        return invalid === 5;
-      }, undefined, { timeout: 10_000 });
-      const invalidUsers = await second.evaluate(() => {
+      await second.evaluate(() => RED.editor.editConfig("", "genesys-nexus-channel", "genesys-example-channel-upload"));
+      await second.waitForSelector("#node-config-input-mode", { state: "visible" });
+      await second.selectOption("#node-config-input-mode", "genesys");
+      await type(second, "#node-config-input-baseUrl", "https://nexus.example.com/nexus/v3");
+      await type(second, "#node-config-input-channelId", "c1");
+      await type(second, "#node-config-input-ccid", "cc1");
+      await second.click("#node-config-dialog-ok");
+      await second.waitForSelector("#node-config-input-mode", { state: "detached" });
+      const without = await channelValid();
+      assert.equal(without.valid, false);
+      assert.match(JSON.stringify(without.errors), /no secret/, "the channel says it has no secret");
+      const users = await second.evaluate(() => {
         const found: boolean[] = [];
         RED.nodes.eachNode((n) => {
-          if ((n as { channel?: string }).channel) found.push((n as unknown as { valid: boolean }).valid);
+          if ((n as { channel?: string }).channel === "genesys-example-channel-upload") found.push((n as unknown as { valid: boolean }).valid);
         });
         return found;
       });
-      assert.ok(invalidUsers.length > 0 && invalidUsers.every((v) => v === false), "the nodes that use a channel without a secret are marked too");
-      await second.evaluate(() => RED.workspaces.show("example-upload"));
-      await second.evaluate(() => document.querySelectorAll(".red-ui-notification").forEach((n) => n.remove()));
-      await second.waitForTimeout(400);
-      await second.locator("#red-ui-workspace").screenshot({ path: path.join(IMAGES, "imported-example.png") });
+      assert.ok(users.length > 0 && users.every((v) => v === false), "the nodes that use a channel without a secret are marked too");
       // Setting the secret in the dialog makes the channel valid.
       await second.evaluate(() => RED.editor.editConfig("", "genesys-nexus-channel", "genesys-example-channel-upload"));
-      await second.waitForSelector("#node-config-input-secret", { state: "visible" });
-      await second.fill("#node-config-input-secret", DEMO_SECRET);
+      await second.waitForSelector("#node-config-input-mode", { state: "visible" });
+      await showTab(second, "security");
+      assert.match((await fieldError(second, "#node-config-input-secret")) ?? "", /Set the channel secret/);
+      assert.equal(await fieldError(second, "#node-config-input-name"), null);
+      await type(second, "#node-config-input-secret", TYPED_SECRET);
+      assert.equal(await fieldError(second, "#node-config-input-secret"), null);
       await second.click("#node-config-dialog-ok");
-      await second.waitForSelector("#node-config-input-secret", { state: "detached" });
-      assert.equal(await second.evaluate(() => (RED.nodes.node("genesys-example-channel-upload") as { valid: boolean }).valid), true);
+      await second.waitForSelector("#node-config-input-mode", { state: "detached" });
+      assert.equal((await channelValid()).valid, true);
       assert.deepEqual(errors, []);
     } finally {
       await second.close();
