@@ -15,6 +15,8 @@ import { startSimulatorProcess } from "./simulator-process";
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+/** BENCH_ONLY=webhook-node,webhook-core runs only those variants and prints their medians, writing no file. */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((v) => v.trim())) : undefined;
 const root = path.resolve(__dirname, "..", "..");
 
 interface Result {
@@ -50,10 +52,10 @@ async function measure(): Promise<Result[]> {
     { variants: ["raw", "axios", "node", "diy"], concurrency: 64 },
     { variants: ["upload-node", "upload-axios"], concurrency: 4 },
     { variants: ["webhook-node", "webhook-core"], concurrency: 16 },
-  ];
+  ].map(({ variants, concurrency }) => ({ variants: variants.filter((v) => !ONLY || ONLY.has(v)), concurrency }));
   try {
     for (let rep = 0; rep < REPS; rep++) {
-      for (const { variants, concurrency } of plan) {
+      for (const { variants, concurrency } of plan.filter((p) => p.variants.length > 0)) {
         // Alternate the order so that no variant always runs first (or last) after a pause.
         const order = variants.map((_, i) => variants[(i + rep) % variants.length]);
         for (const variant of order) {
@@ -75,6 +77,13 @@ async function main(): Promise<void> {
 
   const med = (variant: string, concurrency: number, key: keyof Result): number =>
     median(results.filter((r) => r.variant === variant && r.concurrency === concurrency).map((r) => r[key] as number));
+  if (ONLY) {
+    for (const key of [...new Set(results.map((r) => `${r.variant}@${r.concurrency}`))]) {
+      const [v, c] = [key.split("@")[0], Number(key.split("@")[1])];
+      process.stdout.write(`${key}: ${Math.round(med(v, c, "rps"))} req/s, p50 ${med(v, c, "p50").toFixed(2)} ms, p99 ${med(v, c, "p99").toFixed(2)} ms, ${Math.round(med(v, c, "cpuUsPerRequest"))} us CPU/req\n`);
+    }
+    return;
+  }
   const machine = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, node-red ${JSON.parse(fs.readFileSync(require.resolve("node-red/package.json"), "utf8")).version}, ${os.platform()} ${os.release()}`;
   const lines: string[] = [];
   const names: Record<string, string> = {

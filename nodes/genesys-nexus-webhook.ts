@@ -33,7 +33,6 @@ const CLOSE_BOUND_MS = 3000;
 /** `genesys-nexus-webhook`: receives agent messages that Genesys POSTs, verified, once each. */
 export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-webhook", english);
-  const aborted = { first: t("errors.aborted-body"), more: (count: number, seconds: number) => t("errors.aborted-bodies", { count, seconds }) };
 
   function GenesysNexusWebhook(this: Node & { credentials?: { redisUrl?: string } }, config: WebhookDef): void {
     RED.nodes.createNode(this, config);
@@ -49,6 +48,7 @@ export = function (RED: NodeAPI): void {
     const redisUrl = node.credentials?.redisUrl;
     const warnRate = (first: string, repeated: (count: number, seconds: number) => string): RateLog => new RateLog((line) => node.warn(line), first, repeated);
     const badSignatures = warnRate(t("errors.bad-signature"), (count, seconds) => t("errors.bad-signatures", { count, seconds }));
+    const abortedBodies = warnRate(t("errors.aborted-body"), (count, seconds) => t("errors.aborted-bodies", { count, seconds }));
     const consumedBodies = new RateLog((line) => node.error(line), t("errors.body-consumed"), (count, seconds) => t("errors.bodies-consumed", { count, seconds }));
     const lateReplies = warnRate(t("errors.reply-timeout", { ms: replyTimeout }), (count, seconds) => t("errors.reply-timeouts", { count, seconds }));
     let storeError: RateLog | undefined;
@@ -153,7 +153,11 @@ export = function (RED: NodeAPI): void {
         if (raw === "timeout") res.on("finish", () => req.socket.destroy());
         return raw === "timeout" ? writeJson(res, 408, { error: "Request Timeout" }) : writeJson(res, 413, refusal(413));
       }
-      if (raw === "aborted") return void req.socket.destroy();
+      if (raw === "aborted") {
+        // The client went away: there is nobody to answer.
+        abortedBodies.hit();
+        return void req.socket.destroy();
+      }
       if (raw === "consumed") {
         consumedBodies.hit();
         return writeJson(res, 500, refusal(500));
@@ -170,7 +174,7 @@ export = function (RED: NodeAPI): void {
     }
 
     // Registered on RED.httpNode like the core http in node's route: Express decides what reaches it.
-    const mounted = mountWebhookRoute(RED, node, { path, limit, timeoutMs: replyTimeout, handler, aborted, warn: (err) => node.warn(t("errors.route-failed", { message: err instanceof Error ? err.message : String(err) })) });
+    const mounted = mountWebhookRoute(RED, node, { path, handler, warn: (err) => node.warn(t("errors.route-failed", { message: err instanceof Error ? err.message : String(err) })) });
     // Another route on the same path is named once per deploy that changes who shares it.
     let sharedWarning = "";
     const checkShared = (): void => {
@@ -193,6 +197,7 @@ export = function (RED: NodeAPI): void {
       mounted?.unmount();
       badSignatures.flush();
       consumedBodies.flush();
+      abortedBodies.flush();
       lateReplies.flush();
       storeError?.flush();
       answersNotKept?.flush();

@@ -1,13 +1,11 @@
 import type { NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
 import { BodyAbortedError, BodyTimeoutError, BodyTooLargeError, readRawBody } from "../http/read-body";
-import { RateLog } from "./rate-log";
 
 /** What the capture leaves on a request for the webhook route. */
 export interface CapturedRequest extends IncomingMessage {
-  genesysRawBody?: Buffer;
-  genesysBodyTooLarge?: boolean;
-  genesysBodyTimedOut?: boolean;
+  /** Set by the capture: the body is this webhook route's to read, and no body parser touches it. */
+  genesysBodyClaimed?: boolean;
   _body?: boolean;
   _parsedUrl?: { pathname?: string | null };
   body?: unknown;
@@ -113,20 +111,13 @@ export function postRouteAt(app: ExpressApp, path: string): ExpressRoute | undef
   return undefined;
 }
 
-/** What the capture needs to know of one webhook route: its body limit, and how long a body may take. */
+/** What the capture keeps of one webhook route. */
 export interface CaptureRoute {
-  limit: number;
-  timeoutMs: number;
+  /** The node the route belongs to (for the warning about a shared path). */
+  owner?: unknown;
 }
 
-interface Capture {
-  /** The webhook routes of each node app (the test helper makes several), keyed by their Express route. */
-  apps: Map<ExpressApp, Map<ExpressRoute, CaptureRoute>>;
-  /** Requests whose body never came whole: counted, logged once a minute. */
-  aborted: RateLog;
-}
-
-const captures = new WeakMap<object, Capture>();
+const captures = new WeakMap<object, Map<ExpressApp, Map<ExpressRoute, CaptureRoute>>>();
 
 /** Where a webhook route's body capture is kept; `remove` takes it away again. */
 export interface RawBodyCapture {
@@ -141,50 +132,35 @@ export interface RawBodyCapture {
  * capture for `http in` nodes that skip body parsing (`rawBodyCapture` in 21-httpin.js), one middleware
  * goes first on the root app. For each POST it asks Express's own layers which route the request will
  * reach (the node app's mount, `httpNodeRoot`, case-sensitive and strict routing, route patterns, the
- * order of routes): only when that is a webhook route does it read the body, within that route's limit and
- * time, mark it as read (`req._body`, as body-parser does) and pass on. It never answers: a body past the
- * limit or too slow is flagged for the route to answer (413, 408); one the client abandons is counted.
+ * order of routes); only when that is a webhook route does it claim the body: it marks it as read
+ * (`req._body`, which every body-parser honours) and passes on. The bytes themselves are read by the
+ * route once the request gets there (see rawBodyOf), so a request that never reaches it (httpNodeAuth
+ * refused it, say) is never read. It never answers a request.
  */
-export function rawBodyCapture(RED: NodeAPI, abortedFirst: string, abortedMore: (count: number, seconds: number) => string): RawBodyCapture | undefined {
+export function rawBodyCapture(RED: NodeAPI): RawBodyCapture | undefined {
   const httpNode = RED.httpNode as unknown as ExpressApp | undefined;
   if (!httpNode || typeof httpNode.use !== "function") return undefined;
   const root = rootOf(httpNode);
-  let capture = captures.get(root);
-  if (!capture) {
-    const current: Capture = { apps: new Map(), aborted: new RateLog((line) => RED.log.warn(line), abortedFirst, abortedMore) };
-    capture = current;
+  let apps = captures.get(root);
+  if (!apps) {
+    const current = new Map<ExpressApp, Map<ExpressRoute, CaptureRoute>>();
+    apps = current;
     captures.set(root, current);
-    const middleware = (req: CapturedRequest, res: ServerResponse, next: (err?: unknown) => void): void => {
-      if (req.method !== "POST" || current.apps.size === 0 || req._body || req.readableEnded) return next();
-      // The path Express's router matched this request by (parseurl, cached on the request).
-      const pathname = req._parsedUrl?.pathname ?? undefined;
+    const middleware = (req: CapturedRequest, _res: ServerResponse, next: (err?: unknown) => void): void => {
+      if (req.method !== "POST" || current.size === 0 || req._body || req.readableEnded) return next();
+      // The path Express's router matches this request by (parseurl's, cached on the request).
+      const pathname = req._parsedUrl?.pathname;
       if (typeof pathname !== "string") return next();
-      let route: CaptureRoute | undefined;
-      for (const [app, routes] of current.apps) {
+      for (const [app, routes] of current) {
         const within = pathWithin(app, pathname);
         const reached = within === undefined ? undefined : postRouteAt(app, within);
-        route = reached && routes.get(reached);
-        if (route) break;
-      }
-      if (!route) return next();
-      readRawBody(req, route.limit, route.timeoutMs).then(
-        (body) => {
-          req.genesysRawBody = body;
+        if (reached && routes.has(reached)) {
           req._body = true;
-          next();
-        },
-        (err: unknown) => {
-          if (err instanceof BodyTooLargeError || err instanceof BodyTimeoutError) {
-            if (err instanceof BodyTooLargeError) req.genesysBodyTooLarge = true;
-            else req.genesysBodyTimedOut = true;
-            req._body = true;
-            return next();
-          }
-          // The client went away: there is nobody to answer.
-          current.aborted.hit();
-          req.socket.destroy();
-        },
-      );
+          req.genesysBodyClaimed = true;
+          break;
+        }
+      }
+      next();
     };
     root.use(middleware);
     const stack = routerOf(root)?.stack;
@@ -195,30 +171,31 @@ export function rawBodyCapture(RED: NodeAPI, abortedFirst: string, abortedMore: 
       stack.splice(init + 1, 0, stack.splice(at, 1)[0]);
     }
   }
-  const apps = capture.apps;
+  const registry = apps;
   return {
     add: (app, route, options) => {
-      const routes = apps.get(app) ?? new Map<ExpressRoute, CaptureRoute>();
+      const routes = registry.get(app) ?? new Map<ExpressRoute, CaptureRoute>();
       routes.set(route, options);
-      apps.set(app, routes);
+      registry.set(app, routes);
     },
     remove: (app, route) => {
-      const routes = apps.get(app);
+      const routes = registry.get(app);
       routes?.delete(route);
-      if (routes?.size === 0) apps.delete(app);
+      if (routes?.size === 0) registry.delete(app);
     },
   };
 }
 
-/** A webhook request's raw body, whichever way it came: captured, unread, or kept raw by another parser. */
+/** A webhook request's raw body, or why there is none. */
 export type RawBody = Buffer | "too-large" | "timeout" | "aborted" | "consumed";
 
-/** Reads the raw body of a webhook request: captured in front of Express, or from the stream when nothing read it. */
+/**
+ * Reads the raw body of a request that reached a webhook route: the bytes the capture claimed, or the
+ * stream when nothing read it (no admin app in front), within `limit` bytes and `timeoutMs`; else the raw
+ * bytes another parser kept. "consumed" when something parsed the body before: its bytes are gone.
+ */
 export async function rawBodyOf(req: CapturedRequest, limit: number, timeoutMs: number): Promise<RawBody> {
-  if (req.genesysBodyTooLarge) return "too-large";
-  if (req.genesysBodyTimedOut) return "timeout";
-  if (req.genesysRawBody) return req.genesysRawBody;
-  if (!req._body && !req.readableEnded) {
+  if ((req.genesysBodyClaimed || !req._body) && !req.readableEnded) {
     try {
       return await readRawBody(req, limit, timeoutMs);
     } catch (err) {

@@ -1,7 +1,7 @@
 import type { Node, NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
 import { httpNodeChain } from "./http-node-chain";
-import { matches, rawBodyCapture, routerOf, type CaptureRoute, type ExpressApp, type ExpressLayer, type ExpressRoute, type RawBodyCapture } from "./raw-body-capture";
+import { matches, rawBodyCapture, routerOf, type ExpressApp, type ExpressLayer, type ExpressRoute, type RawBodyCapture } from "./raw-body-capture";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -110,15 +110,13 @@ export function sharedRoutes(RED: NodeAPI, app: ExpressApp, route: ExpressRoute,
   return others.length === 0 ? undefined : { others, answers: answers ?? "this" };
 }
 
-export interface WebhookRouteOptions extends CaptureRoute {
+export interface WebhookRouteOptions {
   /** The route's path, as the core http in node takes it: a leading "/" added, nothing else changed. */
   path: string;
   /** Serves a request that reached the route, its body captured. */
   handler: Handler;
   /** Logs a failure in the chain (a middleware's `next(err)`); the route has answered 500 already. */
   warn: (err: unknown) => void;
-  /** Texts for requests whose body never came whole, counted and logged once a minute. */
-  aborted: { first: string; more: (count: number, seconds: number) => string };
 }
 
 /** The webhook's route on `RED.httpNode`, with what takes it down again. */
@@ -137,7 +135,7 @@ export interface WebhookRoute {
 export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRouteOptions): WebhookRoute | undefined {
   const app = RED.httpNode as unknown as ExpressApp | undefined;
   if (!app || typeof app.post !== "function") return undefined;
-  const capture: RawBodyCapture | undefined = rawBodyCapture(RED, options.aborted.first, options.aborted.more);
+  const capture: RawBodyCapture | undefined = rawBodyCapture(RED);
   const errorHandler = (err: unknown, _req: IncomingMessage, res: ServerResponse, _next: unknown): void => {
     options.warn(err);
     if (res.headersSent) {
@@ -154,7 +152,7 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
   if (!layer?.route) return undefined;
   const route = layer.route;
   webhookRoutes.set(route, { id: node.id, type: node.type, name: (node as Node & { name?: string }).name });
-  capture?.add(app, route, { limit: options.limit, timeoutMs: options.timeoutMs });
+  capture?.add(app, route, { owner: node });
   return {
     app,
     route,
