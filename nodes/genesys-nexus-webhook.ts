@@ -178,6 +178,7 @@ export = function (RED: NodeAPI): void {
     // Another route on the same path is named once per deploy that changes who shares it.
     let sharedWarning = "";
     const checkShared = (): void => {
+      mounted?.restore();
       const shared = mounted && sharedRoutes(RED, mounted.app, mounted.route, path);
       const text = shared
         ? t("errors.shared-path", {

@@ -123,6 +123,12 @@ export interface WebhookRouteOptions {
 export interface WebhookRoute {
   app: ExpressApp;
   route: ExpressRoute;
+  /**
+   * Puts the route back at the end of the stack when something took it away: the core http in node's
+   * close handler removes every POST route whose path string equals its own, a webhook's included.
+   * Returns whether it had to.
+   */
+  restore(): boolean;
   unmount(): void;
 }
 
@@ -156,6 +162,12 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
   return {
     app,
     route,
+    restore: () => {
+      const current = routerOf(app)?.stack;
+      if (!current || current.includes(layer)) return false;
+      current.push(layer);
+      return true;
+    },
     unmount: () => {
       capture?.remove(app, route);
       const current = routerOf(app)?.stack;

@@ -79,8 +79,9 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
 
   describe("in a default Node-RED (editor and admin API on /)", () => {
     let nodeRed: RunningNodeRed;
-    const flows = (): object[] => [
+    const all: object[] = [
       ...common,
+      core("core-first", "/shared1"),
       webhook("hook-x", "/X/agent"),
       core("core-y", "/Y/agent"),
       webhook("hook-param", "/agent/:id"),
@@ -88,7 +89,6 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
       webhook("hook-star", "/hook/*"),
       core("core-star", "/chook/*"),
       // Two routes on one path: the first registered answers, and a warning says so.
-      core("core-first", "/shared1"),
       webhook("hook-second", "/shared1"),
       webhook("hook-first", "/shared2"),
       core("core-second", "/shared2"),
@@ -97,6 +97,7 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
       core("core-flows", "/flows"),
       webhook("hook-flowsx", "/flowsx"),
     ];
+    const flows = (): object[] => all;
 
     before(async () => {
       nodeRed = await startNodeRed(flows(), credentials, {}, middleware);
@@ -155,6 +156,13 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
       const log = nodeRed.log();
       assert.match(log, /\[warn\] \[genesys-nexus-webhook:hook-second\] The path \/shared1 is shared with http in "core-first" \(core-first\)\. .*http in "core-first" \(core-first\) answers/);
       assert.match(log, /\[warn\] \[genesys-nexus-webhook:hook-first\] The path \/shared2 is shared with http in "core-second" \(core-second\)\. .*this webhook answers/);
+      // A partial deploy that removes the http in node leaves the webhook answering on the path (core's
+      // close handler takes every route with its path string away).
+      const count = nodeRed.log().split(/Started (?:modified nodes|flows)/).length;
+      await nodeRed.deploy(flows().filter((n) => (n as { id: string }).id !== "core-first"), "nodes");
+      await until(() => nodeRed.log().split(/Started (?:modified nodes|flows)/).length > count, 20_000, "the nodes to start");
+      assert.equal((await post(nodeRed.base, "/shared1")).status, 200);
+      assert.equal((await post(nodeRed.base, "/shared1", { "X-Hub-Signature": "" }, body)).status, 401);
     });
 
     it("refuses a path the editor's admin API serves, with an error naming it, and leaves the editor's deploys working", async () => {
