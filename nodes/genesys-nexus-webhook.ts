@@ -8,7 +8,7 @@ import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
 import { rawBodyOf, type CapturedRequest } from "../lib/nodes/raw-body-capture";
-import { adminPathOf, describeOwner, mountWebhookRoute, sharedRoutes } from "../lib/nodes/webhook-route";
+import { adminPathOf, describeOwner, mountWebhookRoute } from "../lib/nodes/webhook-route";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
 
@@ -174,27 +174,16 @@ export = function (RED: NodeAPI): void {
     }
 
     // Registered on RED.httpNode like the core http in node's route: Express decides what reaches it.
-    const mounted = mountWebhookRoute(RED, node, { path, handler, warn: (err) => node.warn(t("errors.route-failed", { message: err instanceof Error ? err.message : String(err) })) });
-    // Another route on the same path is named once per deploy that changes who shares it.
-    let sharedWarning = "";
-    const checkShared = (): void => {
-      mounted?.restore();
-      const shared = mounted && sharedRoutes(RED, mounted.app, mounted.route, path);
-      const text = shared
-        ? t("errors.shared-path", {
-            path,
-            others: shared.others.map((o) => describeOwner(o, t("errors.other-route"))).join(", "),
-            answers: shared.answers === "this" ? t("errors.this-webhook") : describeOwner(shared.answers, t("errors.other-route")),
-          })
-        : "";
-      if (text && text !== sharedWarning) node.warn(text);
-      sharedWarning = text;
-    };
-    const events = (RED as NodeAPI & { events?: { on(e: string, f: () => void): void; removeListener(e: string, f: () => void): void } }).events;
-    events?.on("flows:started", checkShared);
+    const other = t("errors.other-route");
+    const mounted = mountWebhookRoute(RED, node, {
+      path,
+      handler,
+      warn: (err) => node.warn(t("errors.route-failed", { message: err instanceof Error ? err.message : String(err) })),
+      shared: (others, answers) =>
+        node.warn(t("errors.shared-path", { path, others: others.map((o) => describeOwner(o, other)).join(", "), answers: answers === "this" ? t("errors.this-webhook") : describeOwner(answers, other) })),
+    });
 
     node.on("close", (_removed: boolean, done: () => void) => {
-      events?.removeListener("flows:started", checkShared);
       mounted?.unmount();
       badSignatures.flush();
       consumedBodies.flush();

@@ -117,6 +117,11 @@ export interface WebhookRouteOptions {
   handler: Handler;
   /** Logs a failure in the chain (a middleware's `next(err)`); the route has answered 500 already. */
   warn: (err: unknown) => void;
+  /**
+   * Told after each deploy (`flows:started`) that changes who shares the path: the other POST routes on
+   * it (a node, or undefined for a route of no node), and which route answers.
+   */
+  shared: (others: Array<RouteOwner | undefined>, answers: RouteOwner | undefined | "this") => void;
 }
 
 /** The webhook's route on `RED.httpNode`, with what takes it down again. */
@@ -159,16 +164,29 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
   const route = layer.route;
   webhookRoutes.set(route, { id: node.id, type: node.type, name: (node as Node & { name?: string }).name });
   capture?.add(app, route, { owner: node });
+  const restore = (): boolean => {
+    const current = routerOf(app)?.stack;
+    if (!current || current.includes(layer)) return false;
+    current.push(layer);
+    return true;
+  };
+  // Who shares the path is known once every node of a deploy has registered its routes.
+  let told = "";
+  const check = (): void => {
+    restore();
+    const shared = sharedRoutes(RED, app, route, options.path);
+    const key = shared ? JSON.stringify([shared.others, shared.answers]) : "";
+    if (shared && key !== told) options.shared(shared.others, shared.answers);
+    told = key;
+  };
+  const events = (RED as NodeAPI & { events?: { on(e: string, f: () => void): void; removeListener(e: string, f: () => void): void } }).events;
+  events?.on("flows:started", check);
   return {
     app,
     route,
-    restore: () => {
-      const current = routerOf(app)?.stack;
-      if (!current || current.includes(layer)) return false;
-      current.push(layer);
-      return true;
-    },
+    restore,
     unmount: () => {
+      events?.removeListener("flows:started", check);
       capture?.remove(app, route);
       const current = routerOf(app)?.stack;
       if (!current) return;
