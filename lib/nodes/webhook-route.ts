@@ -110,6 +110,28 @@ export function sharedRoutes(RED: NodeAPI, app: ExpressApp, route: ExpressRoute,
   return others.length === 0 ? undefined : { others, answers: answers ?? "this" };
 }
 
+type RuntimeEvents = { on(event: string, listener: () => void): void };
+const deployChecks = new WeakMap<RuntimeEvents, Set<() => void>>();
+
+/**
+ * What runs after each deploy (`flows:started`), once every node has registered its routes. One listener
+ * for all webhooks: Node-RED's event emitter would warn of a leak past ten.
+ */
+function afterDeploy(RED: NodeAPI): Set<() => void> | undefined {
+  const events = (RED as NodeAPI & { events?: RuntimeEvents }).events;
+  if (!events || typeof events.on !== "function") return undefined;
+  let checks = deployChecks.get(events);
+  if (!checks) {
+    const all = new Set<() => void>();
+    checks = all;
+    deployChecks.set(events, all);
+    events.on("flows:started", () => {
+      for (const check of [...all]) check();
+    });
+  }
+  return checks;
+}
+
 export interface WebhookRouteOptions {
   /** The route's path, as the core http in node takes it: a leading "/" added, nothing else changed. */
   path: string;
@@ -179,14 +201,14 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
     if (shared && key !== told) options.shared(shared.others, shared.answers);
     told = key;
   };
-  const events = (RED as NodeAPI & { events?: { on(e: string, f: () => void): void; removeListener(e: string, f: () => void): void } }).events;
-  events?.on("flows:started", check);
+  const checks = afterDeploy(RED);
+  checks?.add(check);
   return {
     app,
     route,
     restore,
     unmount: () => {
-      events?.removeListener("flows:started", check);
+      checks?.delete(check);
       capture?.remove(app, route);
       const current = routerOf(app)?.stack;
       if (!current) return;

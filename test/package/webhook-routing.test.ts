@@ -96,6 +96,8 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
       ...["/flows", "/Flows/", "/flow", "/settings", "/nodes", "/auth/token", "/auth/x", "/theme", "/icons", "/locales/x", "/plugins", "/diagnostics", "/library/x", "/context/global", "/credentials", "/debug/x", "/inject/x", "/", "/red/x", "/vendor", "/projects"].map((url, i) => webhook(`admin-${i}`, url)),
       core("core-flows", "/flows"),
       webhook("hook-flowsx", "/flowsx"),
+      // Many webhooks: one listener for all of them on Node-RED's events, no leak warning.
+      ...Array.from({ length: 12 }, (_, i) => webhook(`many-${i}`, `/many/${i}`)),
     ];
     const flows = (): object[] => all;
 
@@ -117,6 +119,8 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
       assert.equal((await post(nodeRed.base, "/X/./agent")).status, 404);
       assert.equal((await post(nodeRed.base, "/y/../X/agent")).status, 404);
       assert.equal((await post(nodeRed.base, "//evil.example/X/agent")).status, 404);
+      assert.equal((await post(nodeRed.base, "/many/11")).status, 200);
+      assert.doesNotMatch(nodeRed.log(), /MaxListenersExceeded/);
     });
 
     it("lets httpNodeMiddleware see req.path and req.baseUrl as core's route does", async () => {
