@@ -10,11 +10,15 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * `@node-red/editor-api` mounts on `RED.httpAdmin` (editor, theme, admin API, projects, the editor's static
  * files). Express mounts sub-apps behind a closure, so their routes cannot be read from `RED.httpAdmin`'s
  * stack; the routes registered on `RED.httpAdmin` itself (by nodes: `/inject/:id`, `/debug/...`, and those
- * of any other package) are read from it at deploy. "" is the editor's own page at the admin root.
+ * of any other package) and on the editor API's app it is mounted on (the login routes, `/auth/...`) are
+ * read from them at deploy. "" is the editor's own page at the admin root.
  */
 const EDITOR_SEGMENTS = [
-  "", "auth", "flows", "flow", "nodes", "settings", "plugins", "diagnostics", "context", "credentials", "library",
-  "icons", "locales", "theme", "resources", "projects", "comms", "red", "vendor", "types", "favicon.ico", "debug", "inject",
+  // The admin API (@node-red/editor-api/lib/admin).
+  "flows", "flow", "nodes", "context", "settings", "plugins", "diagnostics",
+  // The editor (lib/editor): its page, icons, resources, locales, library, credentials, theme, projects,
+  // the comms websocket and the static files of @node-red/editor-client.
+  "", "icons", "resources", "locales", "library", "credentials", "theme", "projects", "comms", "red", "vendor", "types", "favicon.ico",
 ];
 
 function trimSlashes(path: string): string {
@@ -50,9 +54,13 @@ export function adminPathOf(RED: NodeAPI, path: string): string | undefined {
   else return undefined;
   const segment = below.split("/")[0];
   const served = new Set(EDITOR_SEGMENTS);
-  for (const layer of routerOf(admin)?.stack ?? []) {
-    const first = firstSegment(layer);
-    if (first !== undefined && (layer.route || first !== "")) served.add(fold(first));
+  // RED.httpAdmin is the runtime's admin app, mounted on the editor API's app (which holds /auth/...):
+  // both up to the root app.
+  for (let app: ExpressApp | undefined = admin; app && (app === admin || app.parent); app = app.parent) {
+    for (const layer of routerOf(app)?.stack ?? []) {
+      const first = firstSegment(layer);
+      if (first !== undefined && (layer.route || first !== "")) served.add(fold(first));
+    }
   }
   return served.has(segment) ? `/${[adminRoot, segment].filter((p) => p !== "").join("/")}` : undefined;
 }
