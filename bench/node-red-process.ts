@@ -24,8 +24,10 @@ export async function nodeRedProcess(flows: object[], credentials: Record<string
     settingsFile,
     `module.exports = ${JSON.stringify({ ...localNodeRedSettings(port), logging: { console: { level: "warn", metrics: false, audit: false } }, ...settings })};`,
   );
+  // BENCH_NODE_RED_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the Node-RED process.
+  const nodeArgs = (process.env.BENCH_NODE_RED_ARGS ?? "").split(" ").filter((a) => a !== "");
   const nodeRedDir = process.env.NODE_RED_PATH ? path.resolve(process.env.NODE_RED_PATH, "node_modules", "node-red") : path.dirname(require.resolve("node-red/package.json"));
-  const child: ChildProcess = spawn(process.execPath, [path.join(nodeRedDir, "red.js"), "--userDir", userDir, "--settings", settingsFile], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(nodeRedDir, "red.js"), "--userDir", userDir, "--settings", settingsFile], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (log += d.toString()));

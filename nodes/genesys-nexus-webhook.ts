@@ -7,7 +7,8 @@ import { channelProblemText, type ChannelConfigNode } from "../lib/nodes/api-nod
 import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
-import { normalizePath, rawBodyOf, rawBodyRoutes, type CapturedRequest, type RawBodyRoute } from "../lib/nodes/raw-body-capture";
+import { rawBodyOf, type CapturedRequest } from "../lib/nodes/raw-body-capture";
+import { adminPathOf, describeOwner, mountWebhookRoute } from "../lib/nodes/webhook-route";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import { simulatorStatusTag } from "../lib/nodes/simulator-channel";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
@@ -33,21 +34,22 @@ const CLOSE_BOUND_MS = 3000;
 /** `genesys-nexus-webhook`: receives agent messages that Genesys POSTs, verified, once each. */
 export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-webhook", english);
-  const routes = rawBodyRoutes(RED, t("errors.aborted-body"), (count, seconds) => t("errors.aborted-bodies", { count, seconds }));
 
   function GenesysNexusWebhook(this: Node & { credentials?: { redisUrl?: string } }, config: WebhookDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const channel = RED.nodes.getNode(config.channel) as ChannelConfigNode | null;
     const secrets = channel?.verificationSecrets() ?? [];
-    const path = config.url ? normalizePath(config.url) : "";
+    // The route's path as the core http in node takes it: a leading "/" added, nothing else changed.
+    const path = config.url ? (config.url.startsWith("/") ? config.url : `/${config.url}`) : "";
     const replyTimeout = numberOr(config.replyTimeout, 8000);
     const remember = numberOr(config.remember, 1000);
     // A body must be complete within the reply timeout: Genesys waits 10 s for the whole answer.
-    const route: RawBodyRoute = { limit: numberOr(config.maxBodyBytes, 1024 * 1024), timeoutMs: replyTimeout };
+    const limit = numberOr(config.maxBodyBytes, 1024 * 1024);
     const redisUrl = node.credentials?.redisUrl;
     const warnRate = (first: string, repeated: (count: number, seconds: number) => string): RateLog => new RateLog((line) => node.warn(line), first, repeated);
     const badSignatures = warnRate(t("errors.bad-signature"), (count, seconds) => t("errors.bad-signatures", { count, seconds }));
+    const abortedBodies = warnRate(t("errors.aborted-body"), (count, seconds) => t("errors.aborted-bodies", { count, seconds }));
     const consumedBodies = new RateLog((line) => node.error(line), t("errors.body-consumed"), (count, seconds) => t("errors.bodies-consumed", { count, seconds }));
     const lateReplies = warnRate(t("errors.reply-timeout", { ms: replyTimeout }), (count, seconds) => t("errors.reply-timeouts", { count, seconds }));
     let storeError: RateLog | undefined;
@@ -66,6 +68,13 @@ export = function (RED: NodeAPI): void {
     if (!config.url) {
       node.status({ fill: "red", shape: "ring", text: t("status.no-url") });
       node.error(t("errors.no-url"));
+      return;
+    }
+    const adminPath = adminPathOf(RED, path);
+    if (adminPath) {
+      // The editor's admin app comes first on a shared root: a route here could lock users out of it.
+      node.status({ fill: "red", shape: "ring", text: t("status.admin-path") });
+      node.error(t("errors.admin-path", { path, admin: adminPath }));
       return;
     }
     const secretProblem = channel?.secretProblem();
@@ -100,7 +109,7 @@ export = function (RED: NodeAPI): void {
         remember,
         redisUrl,
         channelId: channel?.channelId ?? "",
-        path,
+        path: path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1"),
         commandTimeoutMs: Math.min(2000, replyTimeout),
       },
       storeEvents,
@@ -147,12 +156,19 @@ export = function (RED: NodeAPI): void {
 
     async function receive(req: CapturedRequest, res: ServerResponse): Promise<void> {
       if (secrets.length === 0 || !deliveries) return writeJson(res, 503, refusal(503));
-      const raw = await rawBodyOf(req, route);
-      if (raw === "too-large") {
+      const raw = await rawBodyOf(req, limit, replyTimeout);
+      if (raw === "too-large" || raw === "timeout") {
+        // A body past the limit, or one that trickles in: answered, and the connection closed.
         res.setHeader("Connection", "close");
-        return writeJson(res, 413, refusal(413));
+        if (raw === "timeout") res.on("finish", () => req.socket.destroy());
+        return raw === "timeout" ? writeJson(res, 408, { error: "Request Timeout" }) : writeJson(res, 413, refusal(413));
       }
-      if (raw === undefined) {
+      if (raw === "aborted") {
+        // The client went away: there is nobody to answer.
+        abortedBodies.hit();
+        return void req.socket.destroy();
+      }
+      if (raw === "consumed") {
         consumedBodies.hit();
         return writeJson(res, 500, refusal(500));
       }
@@ -167,14 +183,22 @@ export = function (RED: NodeAPI): void {
       deliveries.receive(verdict.key, verdict.payload, verdict.traceId, (status, body) => writeJson(res, status, body));
     }
 
-    // What the user configured for HTTP nodes applies here as it does to the core http in node.
-    const unmount = routes.mount(path, route, handler, handler.failed);
+    // Registered on RED.httpNode like the core http in node's route: Express decides what reaches it.
+    const other = t("errors.other-route");
+    const mounted = mountWebhookRoute(RED, node, {
+      path,
+      handler,
+      warn: (err) => node.warn(t("errors.route-failed", { message: err instanceof Error ? err.message : String(err) })),
+      shared: (others, answers) =>
+        node.warn(t("errors.shared-path", { path, others: others.map((o) => describeOwner(o, other)).join(", "), answers: answers === "this" ? t("errors.this-webhook") : describeOwner(answers, other) })),
+    });
 
     node.on("close", (_removed: boolean, done: () => void) => {
       detachAgent?.();
-      unmount();
+      mounted?.unmount();
       badSignatures.flush();
       consumedBodies.flush();
+      abortedBodies.flush();
       lateReplies.flush();
       storeError?.flush();
       answersNotKept?.flush();

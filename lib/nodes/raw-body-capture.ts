@@ -1,200 +1,211 @@
 import type { NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
-import { BodyTimeoutError, BodyTooLargeError, readRawBody } from "../http/read-body";
-import { writeJson } from "../http/write-json";
-import { httpNodeChain, runChain } from "./http-node-chain";
-import { RateLog } from "./rate-log";
+import { BodyAbortedError, BodyTimeoutError, BodyTooLargeError, readRawBody } from "../http/read-body";
 
 /** What the capture leaves on a request for the webhook route. */
 export interface CapturedRequest extends IncomingMessage {
-  genesysRawBody?: Buffer;
-  genesysBodyTooLarge?: boolean;
+  /** Set by the capture: the body is this webhook route's to read, and no body parser touches it. */
+  genesysBodyClaimed?: boolean;
   _body?: boolean;
+  _parsedUrl?: { pathname?: string | null };
   body?: unknown;
   rawBody?: unknown;
 }
 
-interface Layer {
+/** An Express route (Express 4 `Route`, or `router` 2.x's for Express 5). */
+export interface ExpressRoute {
+  path: unknown;
+  stack: Array<{ handle?: unknown }>;
+  _handles_method(method: string): boolean;
+}
+
+/** An Express layer: a middleware or a route on a router's stack, with the path matching Express does. */
+export interface ExpressLayer {
   handle?: unknown;
-  route?: { path?: string; methods?: Record<string, boolean>; stack?: Array<{ handle?: unknown }> };
+  name?: string;
+  route?: ExpressRoute;
+  regexp?: RegExp;
+  /** The part of the path the last `match` matched. */
+  path?: string;
+  match(path: string): boolean;
 }
 
-interface ExpressApp {
-  use: (fn: unknown) => void;
+interface ExpressRouter {
+  stack: ExpressLayer[];
+  caseSensitive?: boolean;
+  strict?: boolean;
+}
+
+export interface ExpressApp {
+  use: (...fns: unknown[]) => void;
+  post: (path: string, ...handlers: unknown[]) => void;
   parent?: ExpressApp;
-  /** Where a sub-app is mounted, once it is. */
-  mountpath?: string | string[];
-  _router?: { stack: Layer[] };
-  router?: { stack: Layer[] };
+  /** Where a sub-app is mounted on its parent, once it is. */
+  mountpath?: string | string[] | RegExp;
+  _router?: ExpressRouter;
+  router?: ExpressRouter;
 }
 
-/** The layer stack of an Express 4 (`_router`) or Express 5 (`router`) app. */
-export function routerStack(app: ExpressApp): Layer[] | undefined {
-  return app._router?.stack ?? app.router?.stack;
+type LayerClass = new (path: unknown, options: { sensitive?: boolean; strict?: boolean; end?: boolean }, fn: unknown) => ExpressLayer;
+
+/** The router of an Express 4 (`_router`) or Express 5 (`router`) app. */
+export function routerOf(app: ExpressApp): ExpressRouter | undefined {
+  const router = app._router ?? app.router;
+  return router && Array.isArray(router.stack) ? router : undefined;
 }
 
 function rootOf(app: ExpressApp): ExpressApp {
   return app.parent ? rootOf(app.parent) : app;
 }
 
-export function normalizePath(path: string): string {
-  const p = ("/" + path).replace(/\/{2,}/g, "/");
-  return p.length > 1 ? p.replace(/\/$/, "") : p;
+/** `layer.match(path)` as Express's router calls it: a path it cannot decode matches nothing here. */
+export function matches(layer: ExpressLayer, path: string): boolean {
+  try {
+    return layer.match(path);
+  } catch {
+    return false;
+  }
 }
 
-/** A path as Express routes match it: without regard to case, and with or without a trailing slash. */
-export function routeKey(path: string): string {
-  return normalizePath(path).toLowerCase();
+/** The layer Express's `app.use(mountpath, app)` made for a sub-app, built again with the same options. */
+const mountLayers = new WeakMap<ExpressApp, ExpressLayer | null>();
+function mountLayer(app: ExpressApp): ExpressLayer | undefined {
+  let layer = mountLayers.get(app);
+  if (layer === undefined) {
+    const parent = app.parent ? routerOf(app.parent) : undefined;
+    const Layer = parent?.stack[0]?.constructor as LayerClass | undefined;
+    layer = parent && Layer && app.mountpath !== undefined ? new Layer(app.mountpath, { sensitive: parent.caseSensitive, strict: false, end: false }, () => undefined) : null;
+    mountLayers.set(app, layer);
+  }
+  return layer ?? undefined;
 }
-
-/** What the capture needs to know of a webhook path: its body limit, and how long a body may take. */
-export interface RawBodyRoute {
-  limit: number;
-  timeoutMs: number;
-  /**
-   * Serves the request at once, once its body is read: the webhook's whole chain (the user's
-   * httpNodeMiddleware, CORS, the node), without the rest of Node-RED's HTTP stack in front of it.
-   */
-  serve?: (req: CapturedRequest, res: ServerResponse) => void;
-}
-
-/** Paths whose raw POST bodies are kept. Several webhooks may share a path: each adds and deletes its own. */
-export interface RawBodyRoutes {
-  add(path: string, route: RawBodyRoute): void;
-  delete(path: string, route: RawBodyRoute): void;
-  /**
-   * Serves POSTs to `path` on Node-RED's node app with `handler`, behind what the user configured for HTTP
-   * nodes (httpNodeMiddleware, httpNodeCors): at once from the capture, or through Express where the
-   * capture cannot serve. Returns what takes the route down again.
-   */
-  mount(path: string, route: RawBodyRoute, handler: (req: CapturedRequest, res: ServerResponse) => void, failed: (err: unknown, res: ServerResponse) => void): () => void;
-}
-
-interface Capture {
-  /** The routes of each path, in the order the webhooks came; the first is the one Express answers with. */
-  routes: Map<string, RawBodyRoute[]>;
-  /** Requests whose body never came whole: counted, logged once a minute. */
-  aborted: RateLog;
-}
-
-const captures = new WeakMap<object, Capture>();
 
 /**
- * Keeps the raw bytes of POST bodies sent to webhook paths. In a real Node-RED the editor's admin app is
- * mounted at the same root and parses JSON bodies before node routes see them, so a route-level reader
- * would find the stream drained and could only verify a re-serialisation. Like the core `http in` node,
- * this puts one middleware first on the root app: it reads the bytes of our paths only (matched as Express
- * matches routes), marks the body as parsed so no other parser touches it, and passes on. A body that
- * takes longer than its route allows gets 408; one the client abandons is counted, not logged each time.
+ * The path `app`'s own router sees for a request whose path on the root app is `pathname`, as Express's
+ * router computes it when it passes the request down to a mounted app (`trim_prefix` in
+ * express/lib/router/index.js); undefined when the request does not reach the app.
  */
-export function rawBodyRoutes(RED: NodeAPI, abortedFirst: string, abortedMore: (count: number, seconds: number) => string): RawBodyRoutes {
+export function pathWithin(app: ExpressApp, pathname: string): string | undefined {
+  if (!app.parent) return pathname;
+  const above = pathWithin(app.parent, pathname);
+  if (above === undefined) return undefined;
+  const layer = mountLayer(app);
+  if (!layer || !matches(layer, above)) return undefined;
+  const matched = layer.path ?? "";
+  if (matched.length === 0) return above;
+  if (above.slice(0, matched.length) !== matched) return undefined;
+  const c = above[matched.length];
+  if (c && c !== "/" && c !== ".") return undefined;
+  const rest = above.slice(matched.length);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
+/**
+ * The route Express gives a POST to `path` (the path the app's router sees) on `app`: the first route on
+ * its stack whose path matches and that handles POST. Middleware on the stack is assumed to pass on.
+ */
+export function postRouteAt(app: ExpressApp, path: string): ExpressRoute | undefined {
+  for (const layer of routerOf(app)?.stack ?? []) {
+    if (layer.route && matches(layer, path) && layer.route._handles_method("POST")) return layer.route;
+  }
+  return undefined;
+}
+
+/** What the capture keeps of one webhook route. */
+export interface CaptureRoute {
+  /** The node the route belongs to (for the warning about a shared path). */
+  owner?: unknown;
+}
+
+const captures = new WeakMap<object, Map<ExpressApp, Map<ExpressRoute, CaptureRoute>>>();
+
+/** Where a webhook route's body capture is kept; `remove` takes it away again. */
+export interface RawBodyCapture {
+  add(app: ExpressApp, route: ExpressRoute, capture: CaptureRoute): void;
+  remove(app: ExpressApp, route: ExpressRoute): void;
+}
+
+/**
+ * Keeps the raw bytes of the POST bodies that Express will route to a webhook. In a real Node-RED the
+ * editor's admin app is mounted at the same root before the node app and parses JSON bodies, so the
+ * webhook's route would find the stream drained and could only verify a re-serialisation. Like core's own
+ * capture for `http in` nodes that skip body parsing (`rawBodyCapture` in 21-httpin.js), one middleware
+ * goes first on the root app. For each POST it asks Express's own layers which route the request will
+ * reach (the node app's mount, `httpNodeRoot`, case-sensitive and strict routing, route patterns, the
+ * order of routes); only when that is a webhook route does it claim the body: it marks it as read
+ * (`req._body`, which every body-parser honours) and passes on. The bytes themselves are read by the
+ * route once the request gets there (see rawBodyOf), so a request that never reaches it (httpNodeAuth
+ * refused it, say) is never read. It never answers a request.
+ */
+export function rawBodyCapture(RED: NodeAPI): RawBodyCapture | undefined {
   const httpNode = RED.httpNode as unknown as ExpressApp | undefined;
-  const root = httpNode && typeof httpNode.use === "function" ? rootOf(httpNode) : undefined;
-  let capture = root ? captures.get(root) : undefined;
-  if (root && !capture) {
-    const known = new Map<string, RawBodyRoute[]>();
-    const current: Capture = {
-      routes: known,
-      aborted: new RateLog((line) => RED.log.warn(line), abortedFirst, abortedMore),
-    };
-    capture = current;
+  if (!httpNode || typeof httpNode.use !== "function") return undefined;
+  const root = rootOf(httpNode);
+  let apps = captures.get(root);
+  if (!apps) {
+    const current = new Map<ExpressApp, Map<ExpressRoute, CaptureRoute>>();
+    apps = current;
     captures.set(root, current);
-    // With httpNodeAuth, requests must pass Node-RED's own check in front of the node routes.
-    const direct = !(RED.settings as unknown as { httpNodeAuth?: unknown }).httpNodeAuth;
-    const middleware = (req: CapturedRequest, res: ServerResponse, next: (err?: unknown) => void): void => {
-      if (req.method !== "POST" || known.size === 0 || req._body || req.readableEnded) return next();
-      let pathname: string;
-      try {
-        pathname = new URL(req.url ?? "/", "http://x").pathname;
-      } catch {
-        return next();
-      }
-      const route = known.get(routeKey(pathname))?.[0];
-      if (route === undefined) return next();
-      readRawBody(req, route.limit, route.timeoutMs).then(
-        (body) => {
-          req.genesysRawBody = body;
+    const middleware = (req: CapturedRequest, _res: ServerResponse, next: (err?: unknown) => void): void => {
+      if (req.method !== "POST" || current.size === 0 || req._body || req.readableEnded) return next();
+      // The path Express's router matches this request by (parseurl's, cached on the request).
+      const pathname = req._parsedUrl?.pathname;
+      if (typeof pathname !== "string") return next();
+      for (const [app, routes] of current) {
+        const within = pathWithin(app, pathname);
+        const reached = within === undefined ? undefined : postRouteAt(app, within);
+        if (reached && routes.has(reached)) {
           req._body = true;
-          if (direct && route.serve) return route.serve(req, res);
-          next();
-        },
-        (err: unknown) => {
-          if (err instanceof BodyTooLargeError) {
-            req.genesysBodyTooLarge = true;
-            req._body = true;
-            if (direct && route.serve) return route.serve(req, res);
-            return next();
-          }
-          if (err instanceof BodyTimeoutError) {
-            // Genesys waits 10 s for the whole exchange: a body this slow is cut, its socket closed.
-            res.setHeader("Connection", "close");
-            res.on("finish", () => req.socket.destroy());
-            writeJson(res, 408, { error: "Request Timeout" });
-            return;
-          }
-          current.aborted.hit();
-          req.socket.destroy();
-        },
-      );
+          req.genesysBodyClaimed = true;
+          break;
+        }
+      }
+      next();
     };
     root.use(middleware);
-    const stack = routerStack(root);
+    const stack = routerOf(root)?.stack;
     const at = stack?.findIndex((layer) => layer.handle === middleware) ?? -1;
     if (stack && at > 0) {
       // First, but after Express's own init layers (Express 4), so that req and res are Express's.
-      const init = stack.findIndex((layer) => (layer as { name?: string }).name === "expressInit");
+      const init = stack.findIndex((layer) => layer.name === "expressInit");
       stack.splice(init + 1, 0, stack.splice(at, 1)[0]);
     }
   }
-  const nodeRoot = normalizePath(String((RED.settings as unknown as { httpNodeRoot?: unknown }).httpNodeRoot ?? "/"));
-  // Where the node app is mounted, when it is; else both the bare path and the one below httpNodeRoot.
-  const variants = (path: string): string[] => {
-    const mount = httpNode?.mountpath;
-    if (typeof mount === "string") return [routeKey(`${mount}/${path}`)];
-    return [...new Set([routeKey(path), routeKey(`${nodeRoot}/${path}`)])];
-  };
-  const routes: RawBodyRoutes = {
-    mount: (path, route, handler, failed) => {
-      const chain = httpNodeChain(RED);
-      route.serve = (req, res) => runChain(chain, req, res, handler, (err) => failed(err, res));
-      routes.add(path, route);
-      (RED.httpNode as unknown as { post(path: string, ...handlers: unknown[]): void }).post(path, ...chain, handler);
-      return () => {
-        routes.delete(path, route);
-        const stack = httpNode ? routerStack(httpNode) : undefined;
-        if (!stack) return;
-        for (let i = stack.length - 1; i >= 0; i--) {
-          if (stack[i].route?.stack?.some((layer) => layer.handle === handler)) stack.splice(i, 1);
-        }
-      };
+  const registry = apps;
+  return {
+    add: (app, route, options) => {
+      const routes = registry.get(app) ?? new Map<ExpressRoute, CaptureRoute>();
+      routes.set(route, options);
+      registry.set(app, routes);
     },
-    add: (path, route) => {
-      for (const key of variants(path)) capture?.routes.set(key, [...(capture.routes.get(key) ?? []), route]);
-    },
-    delete: (path, route) => {
-      for (const key of variants(path)) {
-        const left = (capture?.routes.get(key) ?? []).filter((r) => r !== route);
-        if (left.length > 0) capture?.routes.set(key, left);
-        else capture?.routes.delete(key);
-      }
+    remove: (app, route) => {
+      const routes = registry.get(app);
+      routes?.delete(route);
+      if (routes?.size === 0) registry.delete(app);
     },
   };
-  return routes;
 }
 
-/** Reads the raw body of a webhook request, whichever way it came: captured, unread, or kept raw by another parser. */
-export async function rawBodyOf(req: CapturedRequest, route: RawBodyRoute): Promise<Buffer | "too-large" | undefined> {
-  if (req.genesysBodyTooLarge) return "too-large";
-  if (req.genesysRawBody) return req.genesysRawBody;
-  if (!req._body && !req.readableEnded) {
+/** A webhook request's raw body, or why there is none. */
+export type RawBody = Buffer | "too-large" | "timeout" | "aborted" | "consumed";
+
+/**
+ * Reads the raw body of a request that reached a webhook route: the bytes the capture claimed, or the
+ * stream when nothing read it (no admin app in front), within `limit` bytes and `timeoutMs`; else the raw
+ * bytes another parser kept. "consumed" when something parsed the body before: its bytes are gone.
+ */
+export async function rawBodyOf(req: CapturedRequest, limit: number, timeoutMs: number): Promise<RawBody> {
+  if ((req.genesysBodyClaimed || !req._body) && !req.readableEnded) {
     try {
-      return await readRawBody(req, route.limit, route.timeoutMs);
+      return await readRawBody(req, limit, timeoutMs);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return "too-large";
+      if (err instanceof BodyTimeoutError) return "timeout";
+      if (err instanceof BodyAbortedError) return "aborted";
       throw err;
     }
   }
   if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
   if (Buffer.isBuffer(req.body)) return req.body;
-  return undefined;
+  return "consumed";
 }

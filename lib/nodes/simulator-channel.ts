@@ -4,7 +4,6 @@ import https from "https";
 import type { NodeAPI } from "node-red";
 import { NexusClient, type ChannelOptions } from "../client";
 import { SIMULATOR_DEFAULTS, startSimulator, type NexusSimulator } from "../simulator";
-import { normalizePath } from "./raw-body-capture";
 import { channelTranslator } from "./i18n";
 
 /**
@@ -58,8 +57,10 @@ export function localWebhookUrl(RED: NodeAPI, path: string): string | undefined 
   const port = bound?.port ?? (Number(settings.uiPort) || 1880);
   const host = loopbackHost(bound?.address ?? settings.uiHost);
   const secure = server ? server instanceof https.Server : Boolean(settings.https);
-  const root = normalizePath(String(settings.httpNodeRoot ?? "/"));
-  return `${secure ? "https" : "http"}://${host}:${port}${normalizePath(`${root}/${path}`)}`;
+  // httpNodeRoot and the route's path joined as Node-RED mounts one below the other.
+  const root = String(settings.httpNodeRoot ?? "/").replace(/\/+$/, "");
+  const below = path.startsWith("/") ? path : `/${path}`;
+  return `${secure ? "https" : "http"}://${host}:${port}${root.startsWith("/") || root === "" ? root : `/${root}`}${below}`;
 }
 
 /**

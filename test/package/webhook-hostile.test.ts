@@ -121,10 +121,15 @@ describe("the webhook with httpNodeRoot, httpNodeCors, httpNodeMiddleware and ht
 
   it("lets httpNodeAuth check every delivery first", async () => {
     // bcrypt hash of "pw": Node-RED's httpNodeAuth takes the password as a bcrypt hash.
-    nodeRed = await startNodeRed(flows(hook("hook1", 100)), { chan: { secret: SECRET, apiKey: API_KEY } }, {
+    nodeRed = await startNodeRed(flows({ ...hook("hook1", 100), replyTimeout: 6000 }), { chan: { secret: SECRET, apiKey: API_KEY } }, {
       httpNodeAuth: { user: "genesys", pass: "$2b$08$.WYvjCHKHwvwMBStrhP5uuUXVDc71MbjTgYF6GXu/DFiMrHKWLNNa" },
     });
     assert.equal((await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers, body })).status, 401);
+    // A request httpNodeAuth refuses never reaches the route: its body is not even waited for.
+    const started = Date.now();
+    const refused = await rawRequest(nodeRed.base, "POST /genesys/agent HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n", ["{"], "keep");
+    assert.match(refused, /^HTTP\/1\.1 401/);
+    assert.ok(Date.now() - started < 3000, `answered after ${Date.now() - started} ms, not after the reply timeout`);
     const auth = { Authorization: `Basic ${Buffer.from("genesys:pw").toString("base64")}` };
     assert.equal((await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers: { ...headers, ...auth }, body })).status, 200);
   });
