@@ -1,8 +1,11 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
+import { attachOutbox, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
+import { translator } from "../lib/nodes/i18n";
+import sendEnglish from "./locales/en-US/genesys-nexus-send.json";
 
-interface ChannelDef extends NodeDef {
+interface ChannelDef extends NodeDef, OutboxChannelDef {
   baseUrl: string;
   channelId: string;
   ccid: string;
@@ -87,12 +90,16 @@ export = function (RED: NodeAPI): void {
       unset ? new NexusInputError("config-env-unset", { field: "secret", name: unset }) : secrets.length === 0 ? new NexusInputError("config-secret") : undefined;
     (this as { channelId: string }).channelId = String(config.channelId ?? "").trim();
 
+    // The outbox of the send nodes that keep what cannot be sent now (their texts are the send node's).
+    const closeOutbox = attachOutbox(RED, this, config, translator(RED, "genesys-nexus-send", sendEnglish));
+
     // Requests already sent may finish (as the flow nodes let them); what waits ends at once.
     this.on("close", (_removed: boolean, done: () => void) => {
       const closing = client?.close(STOP_DRAIN_MS);
-      client = undefined;
-      if (closing) void closing.then(() => done());
-      else done();
+      void Promise.allSettled([closing, closeOutbox()]).then(() => {
+        client = undefined;
+        done();
+      });
     });
   }
 

@@ -1,0 +1,3 @@
+export * from "./outbox";
+export * from "./reach";
+export { storableProperties } from "./storable";
