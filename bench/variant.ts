@@ -209,13 +209,15 @@ async function main(): Promise<void> {
       start = axiosUpload()();
       break;
     case "node":
+    case "node-outbox":
     case "upload-node": {
-      const type = variant === "node" ? "genesys-nexus-send" : "genesys-nexus-upload";
+      const type = variant === "upload-node" ? "genesys-nexus-upload" : "genesys-nexus-send";
       const d = await nodeRedDriver(
-        [{ id: "t", type: "tab" }, channel, { id: "n", z: "t", type, channel: "chan", filename: "photo.jpg", wires: [] }],
+        // node-outbox: the send node with its (empty) outbox on, for bench/outbox.ts.
+        [{ id: "t", type: "tab" }, channel, { id: "n", z: "t", type, channel: "chan", filename: "photo.jpg", outbox: variant === "node-outbox", wires: [] }],
         "n",
         "n",
-        variant === "node" ? () => ({ payload: message() }) : () => ({ payload: MEDIA }),
+        variant === "upload-node" ? () => ({ payload: MEDIA }) : () => ({ payload: message() }),
       );
       start = d.start;
       stop = d.stop;

@@ -2,7 +2,6 @@ import type { NodeAPI, NodeDef, Node } from "node-red";
 import { evaluateProperty, handleApiCall } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { handleOutboxSend } from "../lib/nodes/outbox-glue";
-import { encodeMessageBody } from "../lib/client";
 import english from "./locales/en-US/genesys-nexus-send.json";
 
 interface SendDef extends NodeDef {
@@ -26,9 +25,7 @@ export = function (RED: NodeAPI): void {
     // Named in error texts, the way the dialog shows it: msg.payload, flow.x, a JSONata expression...
     const source = fromPayload ? "msg.payload" : type === "msg" || type === "flow" || type === "global" ? `${type}.${value}` : t(`source.${type}`);
     if (config.outbox === true || String(config.outbox) === "true") {
-      handleOutboxSend(RED, node, config.channel, t, async (msg) =>
-        fromPayload ? encodeMessageBody(msg.payload) : encodeMessageBody(await evaluateProperty(RED, node, value, type, msg), source),
-      );
+      handleOutboxSend(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg)), source);
       return;
     }
     handleApiCall(RED, node, config.channel, t, {

@@ -1,8 +1,8 @@
 import os from "os";
 import path from "path";
 import type { Node, NodeAPI } from "node-red";
-import { CallCanceller, describeError, isValidTraceId, newTraceId, type NexusClient } from "../client";
-import { Outbox, OutboxFullError, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo } from "../outbox";
+import { CallCanceller, describeError, encodeMessageBody, isValidTraceId, newTraceId, type NexusClient } from "../client";
+import { Outbox, OutboxFullError, payloadOf, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo } from "../outbox";
 import { FlowError, STOP_DRAIN_MS, channelProblemText, type ChannelConfigNode, type FlowMessage } from "./api-node";
 import { clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
@@ -192,7 +192,7 @@ export class OutboxHub {
 
   /** A message leaves the outbox for Catch: refused by Genesys, or too old. */
   private fail(entry: OutboxEntry, err: Error): void {
-    const msg = { ...entry.props, traceId: entry.traceId } as unknown as FlowMessage;
+    const msg = { ...entry.props, payload: payloadOf(entry), traceId: entry.traceId } as unknown as FlowMessage;
     const flowError = new FlowError(err, this.errorText);
     if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
     msg.reachedGenesys = (err as { kind?: string }).kind ? reachOf(err) : "no";
@@ -252,7 +252,10 @@ export function handleOutboxSend(
   node: Node,
   channelId: string | undefined,
   t: Translate,
-  encode: (msg: FlowMessage) => Promise<Buffer>,
+  /** The message to send: `msg.payload`, or the node's typed *Message* evaluated for this message. */
+  read: (msg: FlowMessage) => unknown,
+  /** Where the message comes from, for error texts (`msg.payload`, `flow.x`...). */
+  source: string,
 ): void {
   const channel = channelId ? (RED.nodes.getNode(channelId) as OutboxChannel | null) : null;
   const hub = channel?.outboxHub;
@@ -295,14 +298,17 @@ export function handleOutboxSend(
 
   /** Keeps a message in the outbox; done() once it is on disk. */
   const keep = async (msg: FlowMessage, body: Buffer, traceId: string, unknown: boolean, failed: unknown, done: (err?: Error) => void): Promise<void> => {
-    const { props, dropped } = storableProperties(msg);
+    // The payload that was encoded into the body is not stored twice.
+    const payload = msg.payload;
+    const payloadFromBody = source !== "msg.payload" ? undefined : Buffer.isBuffer(payload) ? "buffer" : typeof payload === "string" ? "string" : "json";
+    const { props, dropped } = storableProperties(msg, payloadFromBody ? "payload" : undefined);
     for (const name of dropped) {
       if (warnedProps.has(name)) continue;
       warnedProps.add(name);
       node.warn(t("outbox.dropped-property", { name }));
     }
     try {
-      await (hub as OutboxHub).get().add({ nodeId: node.id, traceId, body, props, unknown }, failed);
+      await (hub as OutboxHub).get().add({ nodeId: node.id, traceId, body, props, unknown, payloadFromBody }, failed);
     } catch (err) {
       const text = err instanceof OutboxFullError ? t("outbox.full", { limit: err.limit }) : t("outbox.store-failed", { error: (err as Error).message });
       fail(msg, new Error(text), done, false);
@@ -343,33 +349,65 @@ export function handleOutboxSend(
       return fail(msg, err as Error, done, false);
     }
     const traceId = isValidTraceId(msg.traceId) ? msg.traceId : newTraceId();
-    const work = encode(msg).then(
-      async (body) => {
-        // Behind what waits: nothing overtakes the outbox.
-        if (outbox.size > 0) return keep(msg, body, traceId, false, undefined, done);
-        status.start();
-        const canceller = new CallCanceller();
-        pending.add(canceller);
-        try {
-          const res = await client.sendMessage(body, { traceId, canceller, onRetry: (info) => status.retry(info) });
+    /** Keeps it behind what waits: encoded now, so that every attempt sends these bytes. */
+    const keepNow = (value: unknown): void => {
+      let body: Buffer;
+      try {
+        body = encodeMessageBody(value, source);
+      } catch (err) {
+        return fail(msg, err as Error, done, false);
+      }
+      void hub.track(keep(msg, body, traceId, false, undefined, done));
+    };
+    const go = (value: unknown): void => {
+      if (outbox.size > 0) return keepNow(value);
+      // The outbox is empty: send at once, as without it (the client encodes the value once; no disk write).
+      status.start();
+      const canceller = new CallCanceller();
+      pending.add(canceller);
+      client.sendMessage(value, { traceId, canceller, source, onRetry: (info) => status.retry(info) }).then(
+        (res) => {
+          pending.delete(canceller);
           msg.payload = res.payload;
           msg.statusCode = res.statusCode;
           msg.traceId = res.traceId;
           status.succeed(res.statusCode);
-          send(msg);
+          try {
+            send(msg);
+          } catch (err) {
+            done(new FlowError(err as Error, errorText));
+            return;
+          }
           done();
-        } catch (err) {
+        },
+        (err: unknown) => {
           const verdict = verdictOf(err);
-          if (!verdict.keep) return fail(msg, err as Error, done, true);
+          if (!verdict.keep) {
+            pending.delete(canceller);
+            return fail(msg, err instanceof Error ? err : new Error(String(err)), done, true);
+          }
           status.fail(err as Error);
-          return keep(msg, body, traceId, verdict.unknown, err, done);
-        } finally {
+          // The same value gives the same bytes: what is resent is what went out.
+          let body: Buffer;
+          try {
+            body = encodeMessageBody(value, source);
+          } catch (encodeErr) {
+            pending.delete(canceller);
+            return fail(msg, encodeErr as Error, done, true);
+          }
+          void hub.track(keep(msg, body, traceId, verdict.unknown, err, done));
           pending.delete(canceller);
-        }
-      },
-      (err: Error) => fail(msg, err, done, false),
-    );
-    void hub.track(work).catch((err: Error) => fail(msg, err, done, true));
+        },
+      );
+    };
+    let value: unknown;
+    try {
+      value = read(msg);
+    } catch (err) {
+      return fail(msg, err as Error, done, false);
+    }
+    if (value instanceof Promise) value.then(go, (err: Error) => fail(msg, err, done, false));
+    else go(value);
   });
 
   node.on("close", (_removed: boolean, done: () => void) => {

@@ -2,13 +2,14 @@
  * The properties of a message that the outbox can keep on disk: JSON values (strings, finite numbers,
  * booleans, null, arrays and plain objects of them) and Buffers, at any depth. A top-level property whose
  * value holds anything else (a function, a socket, `msg.req`/`msg.res`, a Date, a Map, a cycle) is left out
- * as a whole, and its name is returned so the caller can warn about it.
+ * as a whole, and its name is returned so the caller can warn about it. `skip` names a property left out
+ * on purpose (the payload, when the stored body already holds it).
  */
-export function storableProperties(msg: Record<string, unknown>): { props: Record<string, unknown>; dropped: string[] } {
+export function storableProperties(msg: Record<string, unknown>, skip?: string): { props: Record<string, unknown>; dropped: string[] } {
   const props: Record<string, unknown> = {};
   const dropped: string[] = [];
   for (const [name, value] of Object.entries(msg)) {
-    if (value === undefined) continue;
+    if (value === undefined || name === skip) continue;
     if (isStorable(value, 0, new Set())) props[name] = value;
     else dropped.push(name);
   }

@@ -16,8 +16,27 @@ export interface StoredMessage {
   props: Record<string, unknown>;
   /** An attempt's outcome was unknown: the next one is a resend, and is logged as one. */
   unknown?: boolean;
+  /**
+   * `msg.payload` was the message sent, so it is not stored twice: it is the body again, parsed (`json`),
+   * as text (`string`) or as bytes (`buffer`), for a message that goes to Catch.
+   */
+  payloadFromBody?: "json" | "string" | "buffer";
   /** Delivered, but nobody could emit the answer yet (no send node was running): emit it before sending more. */
   answer?: { statusCode: number; traceId: string; payload: unknown };
+}
+
+/** The message's payload as it was, for a message that leaves to Catch. */
+export function payloadOf(m: StoredMessage): unknown {
+  switch (m.payloadFromBody) {
+    case "json":
+      return JSON.parse(m.body.toString("utf8")) as unknown;
+    case "string":
+      return m.body.toString("utf8");
+    case "buffer":
+      return m.body;
+    default:
+      return m.props.payload;
+  }
 }
 
 /** A stored message with its place in the queue. */
@@ -33,6 +52,7 @@ interface Head {
   at: number;
   m: Record<string, unknown>;
   u?: 1;
+  p?: StoredMessage["payloadFromBody"];
   a?: StoredMessage["answer"];
 }
 
@@ -128,6 +148,7 @@ export function encode(m: StoredMessage): Buffer {
   const head: Head = { n: m.nodeId, t: m.traceId, at: m.at, m: m.props };
   if (m.unknown) head.u = 1;
   if (m.answer) head.a = m.answer;
+  if (m.payloadFromBody) head.p = m.payloadFromBody;
   const json = Buffer.from(
     JSON.stringify(head, function (this: Record<string, unknown>, key: string, value: unknown) {
       const raw = this[key];
@@ -149,5 +170,5 @@ export function decode(bytes: Buffer): StoredMessage {
     }
     return value;
   }) as Head;
-  return { nodeId: head.n, traceId: head.t, body: Buffer.from(bytes.subarray(4 + size)), at: head.at, props: head.m ?? {}, unknown: head.u === 1, answer: head.a };
+  return { nodeId: head.n, traceId: head.t, body: Buffer.from(bytes.subarray(4 + size)), at: head.at, props: head.m ?? {}, unknown: head.u === 1, answer: head.a, ...(head.p ? { payloadFromBody: head.p } : {}) };
 }
