@@ -144,6 +144,7 @@ async function takeAndDrain(): Promise<OutboxNumbers> {
 interface VariantResult {
   variant: string;
   rps: number;
+  cpuUsPerRequest: number;
 }
 
 function runVariant(variant: string, concurrency: number, baseUrl: string): Promise<VariantResult> {
@@ -160,23 +161,35 @@ const median = (values: number[]): number => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 
-async function emptyOutboxRatio(): Promise<{ concurrency: number; without: number; with: number; ratio: number }[]> {
+interface EmptyRatio {
+  concurrency: number;
+  without: number;
+  with: number;
+  ratio: number;
+  /** CPU per message (µs), which the machine's other load disturbs less than throughput. */
+  cpuWithout: number;
+  cpuWith: number;
+}
+
+async function emptyOutboxRatio(): Promise<EmptyRatio[]> {
   const sim = await startSimulatorProcess(["--record-limit", "0"]);
   const out = [];
   try {
     for (const concurrency of [1, 16]) {
       const rps: Record<string, number[]> = { node: [], "node-outbox": [] };
+      const cpu: Record<string, number[]> = { node: [], "node-outbox": [] };
       for (let rep = 0; rep < REPS; rep++) {
         const order = rep % 2 === 0 ? ["node", "node-outbox"] : ["node-outbox", "node"];
         for (const v of order) {
           const r = await runVariant(v, concurrency, sim.baseUrl);
           rps[v].push(r.rps);
+          cpu[v].push(r.cpuUsPerRequest);
           process.stderr.write(`rep ${rep + 1}/${REPS} ${v}@${concurrency}: ${Math.round(r.rps)} msg/s\n`);
         }
       }
       const without = median(rps.node);
       const withOutbox = median(rps["node-outbox"]);
-      out.push({ concurrency, without, with: withOutbox, ratio: withOutbox / without });
+      out.push({ concurrency, without, with: withOutbox, ratio: withOutbox / without, cpuWithout: median(cpu.node), cpuWith: median(cpu["node-outbox"]) });
     }
   } finally {
     await sim.stop();
@@ -197,9 +210,9 @@ async function main(): Promise<void> {
       `With the simulator started on that port, the outbox drained them one at a time, in order (${outbox.drainedInOrder ? "checked" : "NOT in order"}), at **${f(outbox.drainPerSecond)} messages/s**, each leaving the send node's output with its answer. ` +
       `RSS grew by **${outbox.rssGrowthMb.toFixed(1)} MB** with ${f(WAITING)} messages waiting (${outbox.rssBeforeMb.toFixed(0)} MB -> ${outbox.rssWithWaitingMb.toFixed(0)} MB; only the count, the oldest time and a 64-message read-ahead window are in memory; the file's mapped pages count as they are touched).`,
     "",
-    "| concurrency | send node | send node, outbox on and empty | ratio |",
-    "|---|---|---|---|",
-    ...empty.map((e) => `| ${e.concurrency} | ${f(e.without)} msg/s | ${f(e.with)} msg/s | ${e.ratio.toFixed(2)}x |`),
+    "| concurrency | send node | send node, outbox on and empty | ratio | CPU per message, without / with |",
+    "|---|---|---|---|---|",
+    ...empty.map((e) => `| ${e.concurrency} | ${f(e.without)} msg/s | ${f(e.with)} msg/s | ${e.ratio.toFixed(2)}x | ${e.cpuWithout.toFixed(0)} / ${e.cpuWith.toFixed(0)} µs (${(e.cpuWithout / e.cpuWith).toFixed(2)}x) |`),
     "",
     `Medians of ${REPS} alternating runs of ${SECONDS} s, each in a fresh process, against the simulator in its own process. \`npm run bench:outbox\` writes bench/outbox.json.`,
   ].join("\n");
