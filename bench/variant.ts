@@ -209,15 +209,13 @@ async function main(): Promise<void> {
       start = axiosUpload()();
       break;
     case "node":
-    case "node-outbox":
     case "upload-node": {
-      const type = variant === "upload-node" ? "genesys-nexus-upload" : "genesys-nexus-send";
+      const type = variant === "node" ? "genesys-nexus-send" : "genesys-nexus-upload";
       const d = await nodeRedDriver(
-        // node-outbox: the send node with its (empty) outbox on, for bench/outbox.ts.
-        [{ id: "t", type: "tab" }, channel, { id: "n", z: "t", type, channel: "chan", filename: "photo.jpg", outbox: variant === "node-outbox", wires: [] }],
+        [{ id: "t", type: "tab" }, channel, { id: "n", z: "t", type, channel: "chan", filename: "photo.jpg", wires: [] }],
         "n",
         "n",
-        variant === "upload-node" ? () => ({ payload: MEDIA }) : () => ({ payload: message() }),
+        variant === "node" ? () => ({ payload: message() }) : () => ({ payload: MEDIA }),
       );
       start = d.start;
       stop = d.stop;
