@@ -311,6 +311,9 @@ export function handleOutboxSend(
       await (hub as OutboxHub).get().add({ nodeId: node.id, traceId, body, props, unknown, payloadFromBody }, failed);
     } catch (err) {
       const text = err instanceof OutboxFullError ? t("outbox.full", { limit: err.limit }) : t("outbox.store-failed", { error: (err as Error).message });
+      // Not kept: Genesys has it only if the attempt that failed just before may have arrived.
+      msg.reachedGenesys = unknown ? "maybe" : "no";
+      msg.traceId = traceId;
       fail(msg, new Error(text), done, false);
       return;
     }

@@ -268,7 +268,7 @@ describe("the outbox in real Node-RED processes", function () {
     const caught = collector.list("/caught").map((c) => JSON.parse(c) as { mid: string; error: string });
     assert.equal(caught.length, 1);
     assert.equal(caught[0].mid, "full-5");
-    assert.match(caught[0].error, /outbox is full \(5 messages\)/);
+    assert.match(caught[0].error, /Outbox full \(5 messages\)/);
     // The API stays down: after 3 s the five expire, each to Catch with its age.
     await until(() => collector.list("/caught").length === 6, 15_000, "the five to expire");
     for (const c of collector.list("/caught").slice(1)) assert.match((JSON.parse(c) as { error: string }).error, /waited \d+ s in the outbox/);
@@ -290,6 +290,29 @@ describe("the outbox in real Node-RED processes", function () {
     assert.match(refused.error, /400/);
     assert.equal(refused.reached, "yes");
     assert.deepEqual(collector.list("/output"), ["ok-1", "ok-2", "ok-3"]);
+    await sim.close();
+    sims.splice(sims.indexOf(sim), 1);
+  });
+
+  it("emits what a send node took through another outbox send node of the channel, with a warning, once that node is gone", async () => {
+    const port = await freePort();
+    const flow = outboxFlow(collector, `http://127.0.0.1:${port}/nexus/v3`);
+    const nodeRed = await startNodeRed(flow, credentials);
+    running.push(nodeRed);
+    const ids = ["gone-0", "gone-1", "gone-2"];
+    await sendAll(nodeRed.base, ids);
+    await until(() => collector.list("/done").length === 3, 10_000, "the three to be kept");
+    // The send node is replaced by another one (a new id); the command nodes go too.
+    const next = flow
+      .filter((n) => !["send", "cmdIn", "cmdPrep", "cmdSend", "cmdOut"].includes((n as { id: string }).id))
+      .map((n) => ((n as { id: string }).id === "prep" ? { ...n, wires: [["send2"]] } : n));
+    next.push({ id: "send2", type: "genesys-nexus-send", z: "t1", channel: "chan", outbox: true, x: 500, y: 100, wires: [["outMid"]] });
+    await nodeRed.deploy(next, "full");
+    const sim = await simulator({ port, recordLimit: 5000 });
+    sims.push(sim);
+    await until(() => collector.list("/output").length === 3, 20_000, "the three to leave through the new node");
+    assert.deepEqual(collector.list("/output"), ids);
+    assert.match(nodeRed.log(), /taken by send node send, which no longer exists/);
     await sim.close();
     sims.splice(sims.indexOf(sim), 1);
   });
