@@ -1,6 +1,15 @@
 import fs from "fs";
 import path from "path";
-import { open, type Database } from "lmdb";
+import type { Database } from "lmdb";
+
+/**
+ * LMDB's native module, loaded on first use: a platform without a prebuilt binary fails the outbox that
+ * tries to open (an error a flow author sees), never the loading of the nodes that do not use it.
+ */
+function lmdb(): typeof import("lmdb") {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require("lmdb") as typeof import("lmdb");
+}
 
 /** One message kept in the outbox, as stored. */
 export interface StoredMessage {
@@ -72,7 +81,7 @@ export class OutboxStore {
   private constructor(readonly file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     // No value cache, no compression: rows are read once, in order, a few at a time.
-    this.db = open<Buffer, number>({ path: file, encoding: "binary", keyEncoding: "uint32", compression: false, cache: false });
+    this.db = lmdb().open<Buffer, number>({ path: file, encoding: "binary", keyEncoding: "uint32", compression: false, cache: false });
     let last = 0;
     for (const key of this.db.getKeys({ reverse: true, limit: 1 })) last = key;
     this.nextKey = last + 1;
