@@ -2,8 +2,11 @@ import type { NodeAPI, NodeDef } from "node-red";
 import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 import { simulatorMode } from "../lib/nodes/simulator-channel";
+import { attachOutbox, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
+import { translator } from "../lib/nodes/i18n";
+import sendEnglish from "./locales/en-US/genesys-nexus-send.json";
 
-interface ChannelDef extends NodeDef {
+interface ChannelDef extends NodeDef, OutboxChannelDef {
   /** `genesys` (default) or `simulator`: see lib/nodes/simulator-channel. */
   mode?: string;
   baseUrl: string;
@@ -95,13 +98,18 @@ export = function (RED: NodeAPI): void {
     (this as { channelId: string }).channelId = String(config.channelId ?? "").trim();
     if (simulator) simulator.attach(this);
 
+    // The outbox of the send nodes that keep what cannot be sent now (their texts are the send node's).
+    const closeOutbox = attachOutbox(RED, this, config, translator(RED, "genesys-nexus-send", sendEnglish));
+
     // Requests already sent may finish (as the flow nodes let them); what waits ends at once.
     this.on("close", (_removed: boolean, done: () => void) => {
       const closing = client?.close(STOP_DRAIN_MS);
-      client = undefined;
-      void Promise.resolve(closing)
+      void Promise.allSettled([closing, closeOutbox()])
         .then(() => simulator?.close())
-        .then(() => done());
+        .then(() => {
+          client = undefined;
+          done();
+        });
     });
   }
 

@@ -1,6 +1,7 @@
 import type { NodeAPI, NodeDef, Node } from "node-red";
 import { evaluateProperty, handleApiCall } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
+import { handleOutboxSend } from "../lib/nodes/outbox-glue";
 import english from "./locales/en-US/genesys-nexus-send.json";
 
 interface SendDef extends NodeDef {
@@ -8,6 +9,8 @@ interface SendDef extends NodeDef {
   /** Where the message comes from: a typed input, `payload` + `msg` by default. */
   message?: string;
   messageType?: string;
+  /** Keep what cannot be sent now in the channel's outbox and send it later, in order (default false). */
+  outbox?: boolean;
 }
 
 /** `genesys-nexus-send`: POST /channels/{channelId}/messages with the node's Message (msg.payload by default) as the JSON body. */
@@ -21,6 +24,10 @@ export = function (RED: NodeAPI): void {
     const fromPayload = type === "msg" && (value === "" || value === "payload");
     // Named in error texts, the way the dialog shows it: msg.payload, flow.x, a JSONata expression...
     const source = fromPayload ? "msg.payload" : type === "msg" || type === "flow" || type === "global" ? `${type}.${value}` : t(`source.${type}`);
+    if (config.outbox === true || String(config.outbox) === "true") {
+      handleOutboxSend(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg)), source);
+      return;
+    }
     handleApiCall(RED, node, config.channel, t, {
       verb: "sending",
       call: fromPayload

@@ -35,8 +35,8 @@ export interface RunningNodeRed {
   log(): string;
   /** Deploys flows through the admin API (`full` by default), as the editor's Deploy button does. */
   deploy(flows: object[], type?: "full" | "nodes" | "flows"): Promise<void>;
-  /** Stops the process and starts it again on the same user directory and port. */
-  restart(): Promise<void>;
+  /** Stops the process (SIGINT, or SIGKILL for a crash) and starts it again on the same user directory and port. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -71,10 +71,10 @@ export async function startNodeRed(
     await until(() => /Started flows/.test(log.slice(started)) || proc.exitCode !== null, 60_000, "Node-RED to start");
     if (!/Started flows/.test(log.slice(started))) throw new Error(`Node-RED did not start:\n${log}`);
   };
-  const halt = async (): Promise<void> => {
+  const halt = async (signal: NodeJS.Signals = "SIGINT"): Promise<void> => {
     const proc = child;
     if (proc && proc.exitCode === null) {
-      proc.kill("SIGINT");
+      proc.kill(signal);
       await new Promise((resolve) => proc.once("exit", resolve));
     }
   };
@@ -92,8 +92,8 @@ export async function startNodeRed(
       });
       if (res.status !== 204 && res.status !== 200) throw new Error(`deploy answered ${res.status}: ${await res.text()}`);
     },
-    restart: async () => {
-      await halt();
+    restart: async (signal) => {
+      await halt(signal);
       await launch();
     },
     stop: async () => {

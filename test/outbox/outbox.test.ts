@@ -1,0 +1,161 @@
+import assert from "assert/strict";
+import fs from "fs";
+import os from "os";
+import path from "path";
+import { NexusHttpError, NexusNetworkError, NexusTimeoutError, NexusInputError, NexusAbortError } from "../../lib/client";
+import { Outbox, OutboxFullError, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxHandlers } from "../../lib/outbox";
+import { decode, encode } from "../../lib/outbox/store";
+import { until } from "../support";
+
+const ctx = { method: "POST", path: "http://127.0.0.1/nexus/v3/channels/c/messages", traceId: "t", resource: "messages" as const };
+
+describe("outbox: what a failure means", () => {
+  it("derives reachedGenesys from today's client errors", () => {
+    assert.equal(reachOf(new NexusNetworkError(ctx, "ECONNREFUSED")), "no");
+    assert.equal(reachOf(new NexusNetworkError(ctx, "ENOTFOUND")), "no");
+    assert.equal(reachOf(new NexusNetworkError(ctx, "ECONNRESET")), "maybe");
+    assert.equal(reachOf(new NexusNetworkError(ctx, "EPIPE")), "maybe");
+    assert.equal(reachOf(new NexusTimeoutError(ctx, 1000)), "maybe");
+    assert.equal(reachOf(new NexusHttpError(ctx, 429)), "no");
+    assert.equal(reachOf(new NexusHttpError(ctx, 503)), "no");
+    assert.equal(reachOf(new NexusHttpError(ctx, 502)), "maybe");
+    assert.equal(reachOf(new NexusHttpError(ctx, 504)), "maybe");
+    assert.equal(reachOf(new NexusHttpError(ctx, 400)), "yes");
+    assert.equal(reachOf(new NexusHttpError(ctx, 500)), "yes");
+    assert.equal(reachOf(new NexusAbortError(ctx, true)), "maybe");
+    assert.equal(reachOf(new NexusAbortError(ctx, false)), "no");
+    assert.equal(reachOf(new NexusInputError("payload-not-json", { what: "string", source: "msg.payload" })), "no");
+  });
+
+  it("prefers the client's own reachedGenesys, and honours retryAfterSeconds", () => {
+    const err = Object.assign(new NexusNetworkError(ctx, "ECONNREFUSED"), { reachedGenesys: "maybe" });
+    assert.equal(reachOf(err), "maybe");
+    assert.deepEqual(verdictOf(Object.assign(new NexusHttpError(ctx, 429), { reachedGenesys: "no", retryAfterSeconds: 1128 })), { keep: true, unknown: false, retryAfterMs: 1_128_000 });
+  });
+
+  it("keeps what cannot be delivered now or may have arrived, refuses 4xx and bad input", () => {
+    for (const status of [429, 503]) assert.deepEqual(verdictOf(new NexusHttpError(ctx, status)), { keep: true, unknown: false, retryAfterMs: undefined });
+    for (const status of [500, 502, 504]) assert.equal((verdictOf(new NexusHttpError(ctx, status)) as { unknown: boolean }).unknown, true);
+    for (const status of [400, 401, 403, 404, 413, 422]) assert.equal(verdictOf(new NexusHttpError(ctx, status)).keep, false);
+    assert.equal(verdictOf(new NexusInputError("config-secret")).keep, false);
+    assert.deepEqual(verdictOf(new NexusTimeoutError(ctx, 10)), { keep: true, unknown: true, retryAfterMs: undefined });
+  });
+});
+
+describe("outbox: what can be stored", () => {
+  it("keeps JSON values and Buffers, and names what it leaves out", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const { props, dropped } = storableProperties({ topic: "t", n: 1, deep: { a: [1, "x", null, { b: Buffer.from([1]) }] }, buf: Buffer.from("hi"), fn: () => 1, when: new Date(), cyclic, inf: Infinity, gone: undefined });
+    assert.deepEqual(Object.keys(props).sort(), ["buf", "deep", "n", "topic"]);
+    assert.deepEqual(dropped.sort(), ["cyclic", "fn", "inf", "when"]);
+  });
+
+  it("writes a row and reads it back: body bytes, Buffers and the answer", () => {
+    const message = { nodeId: "n1", traceId: "abc", at: 1234, body: Buffer.from('{"a":1}'), props: { b: Buffer.from([0, 255]), o: { x: [1, 2] } }, unknown: true, answer: { statusCode: 200, traceId: "abc", payload: { status: { code: 0 } } } };
+    const back = decode(encode(message));
+    assert.deepEqual(back, message);
+    assert.ok(Buffer.isBuffer(back.props.b));
+  });
+});
+
+describe("outbox: durable, ordered, bounded", function () {
+  this.timeout(20_000);
+  let dir: string;
+  const opened: Outbox[] = [];
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "outbox-"))));
+  afterEach(async () => {
+    for (const o of opened.splice(0)) await o.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An outbox whose sends go to `send`; what it emits, refuses, expires and resends is recorded. */
+  function make(send: (e: OutboxEntry) => Promise<DeliveredAnswer>, options: { limit?: number; maxAgeMs?: number; canDrain?: () => boolean; deliver?: () => boolean } = {}) {
+    const seen = { delivered: [] as string[], refused: [] as string[], expired: [] as string[], resent: [] as string[] };
+    const handlers: OutboxHandlers = {
+      send,
+      deliver: (e) => {
+        if (options.deliver && !options.deliver()) return false;
+        seen.delivered.push(e.traceId);
+        return true;
+      },
+      canDrain: options.canDrain ?? (() => true),
+      refuse: (e) => seen.refused.push(e.traceId),
+      expire: (e) => seen.expired.push(e.traceId),
+      resend: (e) => seen.resent.push(e.traceId),
+      changed: () => undefined,
+    };
+    const outbox = new Outbox({ file: path.join(dir, "chan.mdb"), limit: options.limit ?? 1000, maxAgeMs: options.maxAgeMs ?? 60_000, backoffBaseMs: 10, backoffMaxMs: 50, handlers });
+    opened.push(outbox);
+    return { outbox, seen };
+  }
+  const ok = (e: OutboxEntry): Promise<DeliveredAnswer> => Promise.resolve({ statusCode: 200, traceId: e.traceId, payload: {} });
+  const message = (i: number) => ({ nodeId: "send", traceId: `t${i}`, body: Buffer.from(`{"i":${i}}`), props: { i } });
+
+  it("keeps what it took across a reopen, and drains it in order", async () => {
+    const first = make(ok, { canDrain: () => false });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => first.outbox.add(message(i))));
+    assert.equal(first.outbox.size, 200);
+    await first.outbox.stop();
+    opened.length = 0;
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["chan.mdb", "chan.mdb-lock"]);
+    const bodies: string[] = [];
+    const second = make((e) => (bodies.push(e.body.toString()), ok(e)));
+    assert.equal(second.outbox.size, 200);
+    await until(() => second.outbox.size === 0, 10_000, "the drain");
+    assert.deepEqual(second.seen.delivered, Array.from({ length: 200 }, (_, i) => `t${i}`));
+    assert.deepEqual(bodies.slice(0, 2), ['{"i":0}', '{"i":1}']);
+  });
+
+  it("refuses one more than its limit at once", async () => {
+    const { outbox } = make(ok, { limit: 3, canDrain: () => false });
+    await Promise.all([0, 1, 2].map((i) => outbox.add(message(i))));
+    await assert.rejects(outbox.add(message(3)), OutboxFullError);
+    assert.equal(outbox.size, 3);
+  });
+
+  it("tries again after a failure that may clear up, logs the resend of an unknown outcome, and lets a 4xx go to refuse", async () => {
+    let calls = 0;
+    const { outbox, seen } = make((e) => {
+      calls++;
+      if (calls === 1) return Promise.reject(new NexusNetworkError(ctx, "ECONNREFUSED"));
+      if (calls === 2) return Promise.reject(new NexusTimeoutError(ctx, 10));
+      if (e.traceId === "t1") return Promise.reject(new NexusHttpError(ctx, 400));
+      return ok(e);
+    });
+    await Promise.all([0, 1, 2].map((i) => outbox.add(message(i))));
+    await until(() => outbox.size === 0, 5000, "the drain");
+    assert.deepEqual(seen.delivered, ["t0", "t2"]);
+    assert.deepEqual(seen.refused, ["t1"]);
+    assert.deepEqual(seen.resent, ["t0"], "only the resend after the time-out is named");
+  });
+
+  it("expires what waited too long", async () => {
+    const { outbox, seen } = make(() => Promise.reject(new NexusNetworkError(ctx, "ECONNREFUSED")), { maxAgeMs: 200 });
+    await outbox.add(message(0));
+    await until(() => seen.expired.length === 1, 5000, "the expiry");
+    assert.equal(outbox.size, 0);
+  });
+
+  it("keeps an answer nobody could emit, and emits it later without sending again", async () => {
+    let sends = 0;
+    let emitting = false;
+    const first = make((e) => (sends++, ok(e)), { deliver: () => emitting });
+    await first.outbox.add(message(0));
+    await until(() => sends === 1, 5000, "the send");
+    await first.outbox.stop();
+    opened.length = 0;
+    emitting = true;
+    const second = make((e) => (sends++, ok(e)));
+    await until(() => second.seen.delivered.length === 1, 5000, "the delivery");
+    assert.equal(sends, 1, "sent once");
+  });
+
+  it("empties on clear and says how many it removed", async () => {
+    const { outbox } = make(ok, { canDrain: () => false });
+    await Promise.all([0, 1, 2, 3].map((i) => outbox.add(message(i))));
+    assert.equal(await outbox.clear(), 4);
+    assert.equal(outbox.size, 0);
+    assert.equal(outbox.info().oldest, null);
+  });
+});
