@@ -1,6 +1,7 @@
 import type { NodeAPI, NodeDef } from "node-red";
 import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
 interface ChannelDef extends NodeDef {
   baseUrl: string;
@@ -38,16 +39,19 @@ interface ChannelCredentials {
 export = function (RED: NodeAPI): void {
   function GenesysNexusChannel(this: ChannelConfigNode & { credentials: ChannelCredentials }, config: ChannelDef): void {
     RED.nodes.createNode(this, config);
-    const credentials = this.credentials ?? {};
+    // Credentials are text; anything else a flow file holds counts as not set.
+    const text = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+    const given = (this.credentials ?? {}) as Record<string, unknown>;
+    const credentials: ChannelCredentials = { secret: text(given.secret), previousSecret: text(given.previousSecret), apiKey: text(given.apiKey) };
     let client: NexusClient | undefined;
     let configError: Error | undefined;
 
     const tlsOptions = (): Record<string, unknown> | undefined => {
-      const tlsNode = config.tls ? (RED.nodes.getNode(config.tls) as unknown as TlsConfigNode | null) : null;
+      const tlsNode = typeof config.tls === "string" && config.tls ? (RED.nodes.getNode(config.tls) as unknown as TlsConfigNode | null) : null;
       return tlsNode?.addTLSOptions({});
     };
     const proxyOptions = (): { url: string; noProxy?: string[]; username?: string; password?: string } | undefined => {
-      const proxyNode = config.proxy ? (RED.nodes.getNode(config.proxy) as unknown as HttpProxyNode | null) : null;
+      const proxyNode = typeof config.proxy === "string" && config.proxy ? (RED.nodes.getNode(config.proxy) as unknown as HttpProxyNode | null) : null;
       if (!proxyNode?.url) return undefined;
       return { url: proxyNode.url, noProxy: proxyNode.noproxy, username: proxyNode.credentials?.username, password: proxyNode.credentials?.password };
     };
@@ -96,7 +100,7 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType("genesys-nexus-channel", GenesysNexusChannel as never, {
+  RED.nodes.registerType("genesys-nexus-channel", guardedConstructor(RED, GenesysNexusChannel as never) as never, {
     credentials: {
       secret: { type: "password" },
       previousSecret: { type: "password" },
