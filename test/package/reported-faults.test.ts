@@ -28,7 +28,7 @@ describe("faults reported in public, in a real Node-RED process", function () {
   after(() => nodeRed?.stop());
 
   const post = (path: string, body: Buffer): Promise<Response> =>
-    fetch(`${nodeRed.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature": signBody(body, SECRET) }, body });
+    fetch(`${nodeRed.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature": signBody(body, SECRET) }, body: new Uint8Array(body) });
 
   it("takes a webhook body that starts with a UTF-8 byte order mark, signed over all its bytes (RFC 8259 section 8.1)", async () => {
     const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ messageId: "bom-2", type: "Text", text: "hi" }))]);
@@ -36,7 +36,7 @@ describe("faults reported in public, in a real Node-RED process", function () {
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { messageId: "bom-2" });
     // The signature covers the BOM: the same body signed without it is refused.
-    const unsigned = await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature": signBody(body.subarray(3), SECRET) }, body });
+    const unsigned = await fetch(`${nodeRed.base}/genesys/agent`, { method: "POST", headers: { "Content-Type": "application/json", "X-Hub-Signature": signBody(body.subarray(3), SECRET) }, body: new Uint8Array(body) });
     assert.equal(unsigned.status, 401);
   });
 
