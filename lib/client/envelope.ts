@@ -59,7 +59,10 @@ export function parseEnvelope(body: Buffer): Envelope | undefined {
   const status = value && typeof value === "object" && !Array.isArray(value) ? value.status : undefined;
   const code = status && typeof status === "object" ? statusCode(status.code) : undefined;
   if (code === undefined) return undefined;
-  return { ...(value as Envelope), status: { ...(status as EnvelopeStatus), code } };
+  const normal: EnvelopeStatus = { ...(status as EnvelopeStatus), code };
+  // A message that is not text is not shown in an error (it would read "[object Object]").
+  if (typeof normal.message !== "string") delete normal.message;
+  return { ...(value as Envelope), status: normal };
 }
 
 /** Pulls `status.code`/`status.message` out of an error answer, whatever else it holds and however it is labelled. */
