@@ -4,6 +4,7 @@ import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 import { simulatorMode } from "../lib/nodes/simulator-channel";
 import { attachOutbox, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
 import { translator } from "../lib/nodes/i18n";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 import sendEnglish from "./locales/en-US/genesys-nexus-send.json";
 
 interface ChannelDef extends NodeDef, OutboxChannelDef {
@@ -44,16 +45,19 @@ interface ChannelCredentials {
 export = function (RED: NodeAPI): void {
   function GenesysNexusChannel(this: ChannelConfigNode & { credentials: ChannelCredentials }, config: ChannelDef): void {
     RED.nodes.createNode(this, config);
-    const credentials = this.credentials ?? {};
+    // Credentials are text; anything else a flow file holds counts as not set.
+    const text = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+    const given = (this.credentials ?? {}) as Record<string, unknown>;
+    const credentials: ChannelCredentials = { secret: text(given.secret), previousSecret: text(given.previousSecret), apiKey: text(given.apiKey) };
     let client: NexusClient | undefined;
     let configError: Error | undefined;
 
     const tlsOptions = (): Record<string, unknown> | undefined => {
-      const tlsNode = config.tls ? (RED.nodes.getNode(config.tls) as unknown as TlsConfigNode | null) : null;
+      const tlsNode = typeof config.tls === "string" && config.tls ? (RED.nodes.getNode(config.tls) as unknown as TlsConfigNode | null) : null;
       return tlsNode?.addTLSOptions({});
     };
     const proxyOptions = (): { url: string; noProxy?: string[]; username?: string; password?: string } | undefined => {
-      const proxyNode = config.proxy ? (RED.nodes.getNode(config.proxy) as unknown as HttpProxyNode | null) : null;
+      const proxyNode = typeof config.proxy === "string" && config.proxy ? (RED.nodes.getNode(config.proxy) as unknown as HttpProxyNode | null) : null;
       if (!proxyNode?.url) return undefined;
       return { url: proxyNode.url, noProxy: proxyNode.noproxy, username: proxyNode.credentials?.username, password: proxyNode.credentials?.password };
     };
@@ -113,7 +117,7 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType("genesys-nexus-channel", GenesysNexusChannel as never, {
+  RED.nodes.registerType("genesys-nexus-channel", guardedConstructor(RED, GenesysNexusChannel as never) as never, {
     credentials: {
       secret: { type: "password" },
       previousSecret: { type: "password" },

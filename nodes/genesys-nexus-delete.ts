@@ -3,6 +3,7 @@ import { handleApiCall } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { mediaIdReader, type MediaIdDef } from "../lib/nodes/media-id";
 import english from "./locales/en-US/genesys-nexus-delete.json";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
 /** `genesys-nexus-delete`: DELETE /channels/{channelId}/media/{mediaId}. */
 export = function (RED: NodeAPI): void {
@@ -18,5 +19,5 @@ export = function (RED: NodeAPI): void {
       },
     });
   }
-  RED.nodes.registerType("genesys-nexus-delete", GenesysNexusDelete);
+  RED.nodes.registerType("genesys-nexus-delete", guardedConstructor(RED, GenesysNexusDelete));
 };

@@ -1,8 +1,9 @@
 import type { NodeAPI, Node } from "node-red";
-import { evaluateProperty, handleApiCall } from "../lib/nodes/api-node";
+import { evaluateProperty, handleApiCall, settingText } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { mediaIdReader, type MediaIdDef } from "../lib/nodes/media-id";
 import english from "./locales/en-US/genesys-nexus-download.json";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
 interface DownloadDef extends MediaIdDef {
   /** Optional file path to write large media to instead of a Buffer (typed input). */
@@ -19,8 +20,8 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const mediaIdOf = mediaIdReader(RED, node, config);
-    const saveTo = config.saveTo ?? "";
-    const saveToType = config.saveToType || "str";
+    const saveTo = settingText(config.saveTo);
+    const saveToType = settingText(config.saveToType) || "str";
     const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : undefined;
     const targetOf = async (msg: Parameters<typeof mediaIdOf>[0]): Promise<string | undefined> => {
       if (saveToType === "str" && saveTo.trim() === "") return undefined;
@@ -43,5 +44,5 @@ export = function (RED: NodeAPI): void {
       },
     });
   }
-  RED.nodes.registerType("genesys-nexus-download", GenesysNexusDownload);
+  RED.nodes.registerType("genesys-nexus-download", guardedConstructor(RED, GenesysNexusDownload));
 };

@@ -1,8 +1,9 @@
 import type { NodeAPI, NodeDef, Node } from "node-red";
-import { evaluateProperty, handleApiCall } from "../lib/nodes/api-node";
+import { evaluateProperty, handleApiCall, settingText } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { handleOutboxSend } from "../lib/nodes/outbox-glue";
 import english from "./locales/en-US/genesys-nexus-send.json";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
 interface SendDef extends NodeDef {
   channel: string;
@@ -19,8 +20,8 @@ export = function (RED: NodeAPI): void {
   function GenesysNexusSend(this: Node, config: SendDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const type = config.messageType || "msg";
-    const value = config.message ?? "";
+    const type = settingText(config.messageType) || "msg";
+    const value = settingText(config.message);
     const fromPayload = type === "msg" && (value === "" || value === "payload");
     // Named in error texts, the way the dialog shows it: msg.payload, flow.x, a JSONata expression...
     const source = fromPayload ? "msg.payload" : type === "msg" || type === "flow" || type === "global" ? `${type}.${value}` : t(`source.${type}`);
@@ -38,5 +39,5 @@ export = function (RED: NodeAPI): void {
       },
     });
   }
-  RED.nodes.registerType("genesys-nexus-send", GenesysNexusSend);
+  RED.nodes.registerType("genesys-nexus-send", guardedConstructor(RED, GenesysNexusSend));
 };

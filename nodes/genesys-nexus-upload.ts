@@ -1,8 +1,9 @@
 import type { NodeAPI, NodeDef, Node } from "node-red";
 import { basename } from "path";
-import { handleApiCall } from "../lib/nodes/api-node";
+import { handleApiCall, settingText } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import english from "./locales/en-US/genesys-nexus-upload.json";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
 interface UploadDef extends NodeDef {
   channel: string;
@@ -18,12 +19,12 @@ export = function (RED: NodeAPI): void {
       verb: "uploading",
       call: (client, msg, options) => {
         const path = typeof msg.filename === "string" && msg.filename !== "" ? msg.filename : undefined;
-        const hasPayload = msg.payload !== undefined && msg.payload !== null;
+        // The client uploads msg.payload, or the file at msg.filename when the payload is absent or empty.
         return client.uploadMedia(
           {
-            content: hasPayload ? msg.payload : undefined,
-            path: hasPayload ? undefined : path,
-            filename: (path && basename(path)) || config.filename || undefined,
+            content: msg.payload,
+            path,
+            filename: (path && basename(path)) || settingText(config.filename) || undefined,
             contentType: typeof msg.mimetype === "string" && msg.mimetype !== "" ? msg.mimetype : undefined,
           },
           options,
@@ -36,5 +37,5 @@ export = function (RED: NodeAPI): void {
       },
     });
   }
-  RED.nodes.registerType("genesys-nexus-upload", GenesysNexusUpload);
+  RED.nodes.registerType("genesys-nexus-upload", guardedConstructor(RED, GenesysNexusUpload));
 };

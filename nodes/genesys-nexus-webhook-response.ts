@@ -4,6 +4,7 @@ import { FlowError } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
 import { replyHandles } from "../lib/webhook/reply-handles";
 import english from "./locales/en-US/genesys-nexus-webhook-response.json";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
 /** `genesys-nexus-webhook-response`: answers the webhook request a message came from. */
 export = function (RED: NodeAPI): void {
@@ -49,5 +50,5 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType("genesys-nexus-webhook-response", GenesysNexusWebhookResponse);
+  RED.nodes.registerType("genesys-nexus-webhook-response", guardedConstructor(RED, GenesysNexusWebhookResponse));
 };

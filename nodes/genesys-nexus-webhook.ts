@@ -3,7 +3,8 @@ import type { Node, NodeAPI, NodeDef } from "node-red";
 import { inspectDelivery, refusal } from "../lib/webhook/delivery";
 import { WebhookDeliveries, GIVE_BACK_FACTOR } from "../lib/webhook/deliveries";
 import { describeError } from "../lib/client";
-import { channelProblemText, type ChannelConfigNode } from "../lib/nodes/api-node";
+import { channelNodeOf, channelProblemText } from "../lib/nodes/api-node";
+import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
@@ -23,9 +24,10 @@ interface WebhookDef extends NodeDef {
   maxBodyBytes?: number | string;
 }
 
+/** A positive number from a setting, else the fallback; at most what a timer can wait (2^31-1 ms). */
 function numberOr(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return value !== "" && value !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
+  const n = typeof value === "number" || typeof value === "string" ? Number(value) : NaN;
+  return value !== "" && Number.isFinite(n) && n > 0 ? Math.min(n, 2_147_483_647) : fallback;
 }
 
 /** How long a node that stops waits for its dedupe store to write what is pending and disconnect. */
@@ -38,8 +40,9 @@ export = function (RED: NodeAPI): void {
   function GenesysNexusWebhook(this: Node & { credentials?: { redisUrl?: string } }, config: WebhookDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const channel = RED.nodes.getNode(config.channel) as ChannelConfigNode | null;
+    const channel = channelNodeOf(RED, config.channel);
     const secrets = channel?.verificationSecrets() ?? [];
+    if (typeof config.url !== "string") config.url = "";
     // The route's path as the core http in node takes it: a leading "/" added, nothing else changed.
     const path = config.url ? (config.url.startsWith("/") ? config.url : `/${config.url}`) : "";
     const replyTimeout = numberOr(config.replyTimeout, 8000);
@@ -115,7 +118,7 @@ export = function (RED: NodeAPI): void {
       storeEvents,
     );
     if ("invalid" in store) {
-      show("red", "ring", "status.no-redis-url");
+      show("red", "ring", store.status);
       node.error(t("errors.redis-url"));
     }
     const deliveries =
@@ -210,7 +213,7 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType("genesys-nexus-webhook", GenesysNexusWebhook as never, {
+  RED.nodes.registerType("genesys-nexus-webhook", guardedConstructor(RED, GenesysNexusWebhook as never) as never, {
     credentials: { redisUrl: { type: "text" } },
   });
 };

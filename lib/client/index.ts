@@ -8,3 +8,4 @@ export * from "./media-types";
 export { encodeMessageBody } from "./message-body";
 export { prepareUpload, type UploadSource, type PreparedUpload } from "./multipart";
 export { proxyUrlFor, type ProxyOptions } from "./proxy";
+export * from "./content-disposition";

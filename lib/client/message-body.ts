@@ -1,18 +1,25 @@
 import { NexusInputError } from "./errors";
 
+/** A UTF-8 byte order mark: RFC 8259 section 8.1 lets a reader ignore it, and forbids sending one. */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /**
  * The bytes of a message body. Objects and arrays are serialised once; a JSON string or a Buffer is sent
- * byte for byte, never re-serialised, so the signature covers exactly what the flow gave. `source` names
+ * byte for byte, never re-serialised, so the signature covers exactly what the flow gave, except a leading
+ * byte order mark (a file written by a Windows tool has one), which is left out: JSON sent over a network
+ * must not start with one (RFC 8259 section 8.1). `source` names
  * where the message came from in an error text (`msg.payload` unless the flow picked another).
  */
 export function encodeMessageBody(payload: unknown, source = "msg.payload"): Buffer {
   if (Buffer.isBuffer(payload)) {
-    assertJson(payload.toString("utf8"), "Buffer", source);
-    return payload;
+    const body = payload.subarray(0, 3).equals(BOM) ? payload.subarray(3) : payload;
+    assertJson(body.toString("utf8"), "Buffer", source);
+    return body;
   }
   if (typeof payload === "string") {
-    assertJson(payload, "string", source);
-    return Buffer.from(payload, "utf8");
+    const text = payload.charCodeAt(0) === 0xfeff ? payload.slice(1) : payload;
+    assertJson(text, "string", source);
+    return Buffer.from(text, "utf8");
   }
   if (typeof payload === "object" && payload !== null) {
     let text: string | undefined;

@@ -8,11 +8,15 @@ import { mediaTypeFor } from "./media-types";
 import { describeType } from "./message-body";
 import { createSignatureHmac, formatSignature, type SignatureEncoding } from "./signature";
 
-/** What to upload: bytes in memory, a stream, or a file on disk. */
+/**
+ * What to upload: bytes in memory, a stream, or a file on disk. Empty content (an empty string, Buffer,
+ * Uint8Array or ArrayBuffer, a stream that ends without a byte) counts as none: the file at `path` is
+ * uploaded instead, and with no file either the upload fails with `nothing-to-upload` before any request.
+ */
 export interface UploadSource {
-  /** Buffer, UTF-8 string or Readable stream. When absent, `path` is read from disk. */
+  /** Buffer, UTF-8 string, Uint8Array, ArrayBuffer or Readable stream. When absent or empty, `path` is read from disk. */
   content?: unknown;
-  /** A file to stream from disk when there is no content. */
+  /** A file to stream from disk when the content is absent or empty. */
   path?: string;
   /** Multipart filename; defaults to the basename of `path`, else `file`. */
   filename?: string;
@@ -145,8 +149,8 @@ export async function prepareUpload(
 
   let data: Buffer | undefined;
   let spooled: string | undefined;
-  if (Buffer.isBuffer(content)) data = content;
-  else if (typeof content === "string") data = Buffer.from(content, "utf8");
+  const bytes = bytesOf(content);
+  if (bytes) data = bytes;
   else if (isStream(content)) {
     const read = await collect(content instanceof Readable ? content : new Readable().wrap(content), maxStreamBytes, guard);
     if (Buffer.isBuffer(read)) data = read;
@@ -154,6 +158,8 @@ export async function prepareUpload(
   } else if (content !== undefined && content !== null) {
     throw new NexusInputError("upload-payload-type", { type: describeType(content) });
   }
+  // Empty content is no content: the file named by `path` is uploaded, or nothing at all.
+  if (data?.length === 0) data = undefined;
 
   const { boundary, head, tail } = frame(filename, contentType);
   if (data) {
@@ -181,6 +187,15 @@ export async function prepareUpload(
     }
   }
   return prepareFileUpload(path, filename, contentType, head, tail, boundary, secret, encoding);
+}
+
+/** The bytes of content held in memory (Buffer, string, Uint8Array, ArrayBuffer); undefined for anything else. */
+function bytesOf(content: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(content)) return content;
+  if (typeof content === "string") return Buffer.from(content, "utf8");
+  if (content instanceof Uint8Array) return Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  if (content instanceof ArrayBuffer) return Buffer.from(content);
+  return undefined;
 }
 
 /** Exactly `size` bytes of a file, whatever was appended since it was measured. */

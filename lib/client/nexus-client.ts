@@ -4,7 +4,9 @@ import { createWriteStream, promises as fsp } from "fs";
 import type { IncomingMessage } from "http";
 import type { Readable } from "stream";
 import { pipeline } from "stream/promises";
-import { parseEnvelope, errorStatus, mediaUrl, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
+import { filenameFromDisposition } from "./content-disposition";
+import { parseEnvelope, envelopeSniffer, errorStatus, mediaUrl, EnvelopeFailure, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
+import { parseJson } from "../http/json-text";
 import {
   NexusAbortError,
   NexusError,
@@ -29,7 +31,11 @@ import { isValidTraceId, newTraceId } from "./trace-id";
 
 /** One Genesys channel: where it is, who it is, and how to talk to it. */
 export interface ChannelOptions {
-  /** API base URL including the base path, e.g. `https://nexus.example.com/nexus/v3`. */
+  /**
+   * API base URL including the base path, e.g. `https://nexus.example.com/nexus/v3`. A query
+   * (`?tenant=eu-1`) is sent after the path of every call; a fragment, a user name or password, and
+   * control characters are refused (they would be dropped or leak).
+   */
   baseUrl: string;
   channelId: string;
   /** Contact center id, sent as `x-ccid`. */
@@ -164,9 +170,12 @@ function checkText(value: unknown, missing: string): string {
   return value.trim();
 }
 
-function positiveInt(value: unknown, fallback: number, min = 0): number {
+/** The longest a timer can wait, in ms: Node fires a longer one after 1 ms instead. */
+const TIMER_MAX_MS = 2_147_483_647;
+
+function positiveInt(value: unknown, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
-  return typeof n === "number" && Number.isFinite(n) && n >= min ? Math.floor(n) : fallback;
+  return typeof n === "number" && Number.isFinite(n) && n >= min ? Math.min(Math.floor(n), max) : fallback;
 }
 
 /**
@@ -179,6 +188,8 @@ export class NexusClient {
   readonly timeout: number;
   readonly retryPolicy: RetryPolicy;
   private readonly requestPath: string;
+  /** The base URL's query (`?tenant=eu-1`), sent after the path of every call; "" when it has none. */
+  private readonly query: string;
   private readonly origin: string;
   private readonly secret: string;
   private readonly encoding: SignatureEncoding;
@@ -212,6 +223,10 @@ export class NexusClient {
       throw new NexusInputError("config-base-url-protocol", { protocol: url.protocol });
     }
     if (url.username || url.password) throw new NexusInputError("config-base-url-credentials");
+    // Nothing of the setting is dropped silently: a fragment is never sent, and the URL parser would drop
+    // tabs and line breaks. A query is kept on every call (a lone "?" is nothing to keep).
+    if (url.hash) throw new NexusInputError("config-base-url-fragment", { url: shownUrl(baseUrl), fragment: url.hash });
+    if (CONTROL.test(baseUrl)) throw new NexusInputError("config-base-url-control");
     this.channelId = checkText(options.channelId, "config-no-channel-id");
     const ccid = headerSafe(checkText(options.ccid, "config-no-ccid"), "contact center id");
     if (typeof options.secret !== "string" || options.secret === "") {
@@ -219,16 +234,17 @@ export class NexusClient {
     }
     this.secret = options.secret;
     this.encoding = options.signatureEncoding === "base64" ? "base64" : "hex";
-    this.timeout = positiveInt(options.timeout, DEFAULTS.timeout, 1);
+    this.timeout = positiveInt(options.timeout, DEFAULTS.timeout, 1, TIMER_MAX_MS);
     this.retryPolicy = {
       retries: positiveInt(options.retries, DEFAULTS.retries),
-      baseDelayMs: positiveInt(options.retryBaseDelay, DEFAULT_RETRY_POLICY.baseDelayMs),
-      maxDelayMs: positiveInt(options.maxRetryDelay, DEFAULT_RETRY_POLICY.maxDelayMs),
+      baseDelayMs: positiveInt(options.retryBaseDelay, DEFAULT_RETRY_POLICY.baseDelayMs, 0, TIMER_MAX_MS),
+      maxDelayMs: positiveInt(options.maxRetryDelay, DEFAULT_RETRY_POLICY.maxDelayMs, 0, TIMER_MAX_MS),
     };
     this.maxStreamBytes = positiveInt(options.maxStreamBytes, DEFAULTS.maxStreamBytes, 1);
     this.maxDownloadBytes = positiveInt(options.maxDownloadBytes, DEFAULTS.maxDownloadBytes, 1);
     this.origin = url.origin;
     this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
+    this.query = url.search;
     this.baseHeaders = { Accept: "application/json, */*", "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
     if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = headerSafe(options.apiKey, "API key");
     this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
@@ -314,8 +330,8 @@ export class NexusClient {
     const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, maxBytes }, traceId, options);
     const contentType = headerText(res.headers["content-type"]) ?? "application/octet-stream";
     const data = res.data as Buffer;
-    // A server may answer with an envelope instead of bytes; one that reports failure is an error.
-    const envelope = /json/i.test(contentType) ? parseEnvelope(data, contentType) : undefined;
+    // A server may answer with an envelope instead of bytes, however labelled; one that reports failure is an error.
+    const envelope = parseEnvelope(data);
     if (envelope && envelope.status.code !== 0) {
       throw new NexusHttpError({ method: "GET", path: this.urlOf(subPath), traceId, resource: "media" }, res.status, envelope.status);
     }
@@ -344,10 +360,11 @@ export class NexusClient {
     body.on("data", (chunk: Buffer) => (bytes += chunk.length));
     body.setTimeout(this.timeout, () => body.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
     try {
-      await pipeline(body, createWriteStream(part));
+      await pipeline(body, envelopeSniffer(), createWriteStream(part));
       await fsp.rename(part, file);
     } catch (err) {
       await fsp.rm(part, { force: true });
+      if (err instanceof EnvelopeFailure) throw new NexusHttpError({ method: "GET", path: this.urlOf(subPath), traceId, resource: "media" }, res.status, err.status);
       const code = (err as NodeJS.ErrnoException).code ?? "ERR_NETWORK";
       if (/^E(NOENT|ACCES|PERM|ISDIR|ROFS|NOSPC|EXIST|NOTDIR)$/.test(code)) {
         throw new NexusInputError("download-unwritable", { path: file, reason: code });
@@ -400,7 +417,12 @@ export class NexusClient {
 
   /** The full URL of a call below the channel, as errors name it (a base URL never holds credentials). */
   private urlOf(subPath: string): string {
-    return this.origin + this.requestPath + subPath;
+    return this.origin + this.pathOf(subPath);
+  }
+
+  /** The path and query of a call below the channel: the one place a request's target is built. */
+  private pathOf(subPath: string): string {
+    return this.requestPath + subPath + this.query;
   }
 
   private traceIdFor(options: CallOptions): string {
@@ -427,8 +449,7 @@ export class NexusClient {
 
   private envelopeOf(res: HttpAnswer, method: string, subPath: string, traceId: string): unknown {
     const body = res.data as Buffer;
-    const contentType = headerText(res.headers["content-type"]);
-    const envelope = parseEnvelope(body, contentType);
+    const envelope = parseEnvelope(body);
     if (envelope) {
       if (envelope.status.code !== 0) {
         throw new NexusHttpError({ method, path: this.urlOf(subPath), traceId, resource: subPath === "/messages" ? "messages" : "media" }, res.status, envelope.status);
@@ -436,11 +457,10 @@ export class NexusClient {
       return envelope;
     }
     if (body.length === 0) return {};
-    const text = body.toString("utf8");
     try {
-      return JSON.parse(text) as unknown;
+      return parseJson(body);
     } catch {
-      return text;
+      return body.toString("utf8");
     }
   }
 
@@ -500,7 +520,7 @@ export class NexusClient {
       try {
         const res = await this.attempt(spec, call);
         if (res.status >= 200 && res.status < 300) return res;
-        failure = new NexusHttpError(ctx, res.status, errorStatus(res.data as Buffer, headerText(res.headers["content-type"])));
+        failure = new NexusHttpError(ctx, res.status, errorStatus(res.data as Buffer));
         retryAfterMs = parseRetryAfter(headerText(res.headers["retry-after"]));
       } catch (err) {
         if (!(err instanceof NexusError)) throw err;
@@ -548,7 +568,7 @@ export class NexusClient {
       const stop = this.exchange.send(
         {
           method: spec.method,
-          path: this.requestPath + spec.subPath,
+          path: this.pathOf(spec.subPath),
           // The channel's own headers (x-ccid, the API key...) are the exchange's; these are the call's.
           headers: {
             ...spec.headers,
@@ -694,30 +714,4 @@ class Call implements CallControl {
 function headerText(value: unknown): string | undefined {
   if (Array.isArray(value)) return value.length ? String(value[0]) : undefined;
   return value === undefined || value === null ? undefined : String(value);
-}
-
-/** The file name a `Content-Disposition` header gives, RFC 5987 `filename*` first. */
-export function filenameFromDisposition(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const extended = /filename\*\s*=\s*(?:[\w-]+)'[^']*'([^;]+)/i.exec(header);
-  if (extended) {
-    try {
-      return bareFilename(decodeURIComponent(extended[1].trim()));
-    } catch {
-      // fall through to the plain form
-    }
-  }
-  const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]+))/i.exec(header);
-  if (!plain) return undefined;
-  return bareFilename(plain[1] !== undefined ? plain[1].replace(/\\(.)/g, "$1") : plain[2].trim());
-}
-
-/**
- * A name the server gives, made safe to write to: the last path segment only (a core `file` node writes
- * msg.filename where it says), with no control characters, never "." or "..". Undefined when nothing is left.
- */
-export function bareFilename(name: string | undefined): string | undefined {
-  if (!name) return undefined;
-  const last = name.split(/[\\/]/).pop()?.replace(/[\x00-\x1f\x7f]/g, "").trim() ?? "";
-  return last === "" || last === "." || last === ".." ? undefined : last;
 }

@@ -40,6 +40,16 @@ export interface ChannelConfigNode extends Node {
 
 export type FlowMessage = NodeMessageInFlow & Record<string, unknown>;
 
+/**
+ * The channel config node a flow node names, or null: none, an id that names nothing, or a node of
+ * another type (a hand-edited or hostile flow) are all "no channel", never a node without `client()`.
+ */
+export function channelNodeOf(RED: NodeAPI, id: unknown): ChannelConfigNode | null {
+  if (typeof id !== "string" || id === "") return null;
+  const node = RED.nodes.getNode(id) as ChannelConfigNode | null;
+  return node && node.type === "genesys-nexus-channel" && typeof node.client === "function" ? node : null;
+}
+
 /** What one flow node does: call the client, then write the result onto the message. */
 export interface ApiCall<R extends { statusCode: number; traceId: string }> {
   /** Status key while in flight: `sending`, `uploading`, `downloading`, `deleting`. */
@@ -106,7 +116,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   t: Translate,
   api: ApiCall<R>,
 ): void {
-  const channel = channelId ? (RED.nodes.getNode(channelId) as ChannelConfigNode | null) : null;
+  const channel = channelNodeOf(RED, channelId);
   const status = new NodeStatus(node, t, api.verb, channelProblemText(RED), channel?.mode === "simulator" ? simulatorStatusTag(RED) : undefined);
   const errorText = clientErrorTranslator(RED);
   const stopText = stoppingTranslator(RED);
@@ -263,6 +273,15 @@ export function channelProblemText(RED: NodeAPI): (err: Error) => string | undef
 function stoppingTranslator(RED: NodeAPI): (key: string, params: Record<string, string | number | undefined>) => string {
   const t = channelTranslator(RED);
   return (key, params) => t(`stopping.${key}`, params);
+}
+
+/**
+ * A node setting as text: a flow file may hold a number, null or anything else where the editor writes a
+ * string (a hand-edited or generated flow), and no such value may throw in a constructor.
+ */
+export function settingText(value: unknown): string {
+  if (typeof value === "string") return value;
+  return typeof value === "number" || typeof value === "boolean" ? String(value) : "";
 }
 
 /** Reads a typed-input property (msg, flow, global, env, str, jsonata) for one message. */

@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
-import { evaluateProperty, type FlowMessage } from "./api-node";
+import { evaluateProperty, settingText, type FlowMessage } from "./api-node";
 
 /** Download and delete take the media id from a typed input, `msg.mediaId` by default. */
 export interface MediaIdDef extends NodeDef {
@@ -13,8 +13,8 @@ export interface MediaIdDef extends NodeDef {
  * falls back to the message, so flows that never set it keep working.
  */
 export function mediaIdReader(RED: NodeAPI, node: Node, config: MediaIdDef): (msg: FlowMessage) => Promise<unknown> {
-  const type = config.mediaIdType || "msg";
-  const value = config.mediaId ?? "";
+  const type = settingText(config.mediaIdType) || "msg";
+  const value = settingText(config.mediaId);
   if ((type === "msg" && (value === "" || value === "mediaId")) || (type === "str" && value.trim() === "")) {
     return (msg) => Promise.resolve(msg.mediaId);
   }

@@ -31,10 +31,17 @@ export interface WebhookStoreSettings {
 }
 
 /** Where a webhook node keeps its deliveries: its context (default), or Redis shared by several instances. */
-export function webhookDedupeStore(context: NodeContextData, settings: WebhookStoreSettings, events: RedisEvents): DedupeStore | { invalid: "redis-url" } {
+export function webhookDedupeStore(context: NodeContextData, settings: WebhookStoreSettings, events: RedisEvents): DedupeStore | { invalid: "redis-url"; status: "status.no-redis-url" | "status.bad-redis-url" } {
   if (settings.dedupeStore === "redis") {
-    if (!isRedisUrl(settings.redisUrl)) return { invalid: "redis-url" };
-    const redis = connectRedis(settings.redisUrl.trim(), settings.commandTimeoutMs, events);
+    const given = typeof settings.redisUrl === "string" && settings.redisUrl.trim() !== "";
+    if (!isRedisUrl(settings.redisUrl)) return { invalid: "redis-url", status: given ? "status.bad-redis-url" : "status.no-redis-url" };
+    let redis: ReturnType<typeof connectRedis>;
+    try {
+      redis = connectRedis(settings.redisUrl.trim(), settings.commandTimeoutMs, events);
+    } catch {
+      // What ioredis refuses that the check let through is as unusable: the node answers 503, never throws.
+      return { invalid: "redis-url", status: "status.bad-redis-url" };
+    }
     // Express matches paths without regard to case, so the path is scoped the same way.
     return new RedisDedupeStore(redis, `genesys-nexus:${settings.channelId}:${settings.path.toLowerCase()}:`);
   }
@@ -46,13 +53,32 @@ export function webhookDedupeStore(context: NodeContextData, settings: WebhookSt
   );
 }
 
-/** A Redis error's text without the password of the URL (a client may repeat the URL it was given). */
-export function scrubbed(text: string, redisUrl: string | undefined): string {
-  if (!redisUrl) return text;
+/**
+ * A Redis error's text without the password of the URL (a client may repeat the URL it was given), raw,
+ * as the URL parser encodes it, and percent-decoded when it decodes. Never throws: a password with a raw
+ * `%` (not valid percent-encoding) is masked as written.
+ */
+export function scrubbed(text: string, redisUrl: unknown): string {
+  if (typeof redisUrl !== "string" || redisUrl.trim() === "") return text;
+  const url = redisUrl.trim();
+  const forms = new Set<string>([url]);
+  const raw = /^[a-z][a-z0-9+.-]*:\/\/[^@/]*?:([^@/]*)@/i.exec(url)?.[1];
+  if (raw) forms.add(raw);
   try {
-    const { password } = new URL(redisUrl.trim());
-    return password ? text.split(decodeURIComponent(password)).join("***").split(password).join("***") : text;
+    const { password } = new URL(url);
+    if (password) forms.add(password);
   } catch {
-    return text;
+    // not a URL: the raw forms are all there is
   }
+  for (const form of [...forms]) {
+    try {
+      forms.add(decodeURIComponent(form));
+    } catch {
+      // not valid percent-encoding: masked as written
+    }
+  }
+  forms.delete("");
+  let out = text;
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join("***");
+  return out;
 }

@@ -5,6 +5,7 @@ import { signBody, type SignatureEncoding } from "../client/signature";
 import { newTraceId } from "../client/trace-id";
 import { readRawBody } from "../http/read-body";
 import { writeJson } from "../http/write-json";
+import { parseJson } from "../http/json-text";
 import type { ReceivedMessage } from "./simulator";
 
 /** How the simulator plays Genesys's side of the webhook. */
@@ -187,7 +188,7 @@ export class AgentSide {
               const status = res.statusCode ?? 0;
               let messageId: string | undefined;
               try {
-                const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messageId?: unknown };
+                const parsed = parseJson(Buffer.concat(chunks)) as { messageId?: unknown };
                 if (typeof parsed.messageId === "string") messageId = parsed.messageId;
               } catch {
                 // no JSON: the status alone tells
@@ -223,7 +224,7 @@ export class AgentSide {
     }
     const parse = (): Record<string, unknown> | undefined => {
       try {
-        const value = JSON.parse(body.toString("utf8") || "{}") as unknown;
+        const value = (body.length === 0 ? {} : parseJson(body)) as unknown;
         return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
       } catch {
         return undefined;

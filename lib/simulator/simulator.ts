@@ -9,6 +9,7 @@ import { FaultInjector, type Fault, type FaultRates } from "./faults";
 import { AgentSide, type AgentOptions } from "./agent-side";
 import { BodyTooLargeError, readRawBody } from "../http/read-body";
 import { writeJson } from "../http/write-json";
+import { parseJson } from "../http/json-text";
 
 export interface SimulatorOptions {
   /** TCP port; 0 picks a free one (default 0). */
@@ -296,7 +297,7 @@ export class NexusSimulator {
   private acceptMessages(body: Buffer, req: IncomingMessage): { ids: Array<{ id: string }> } {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString("utf8"));
+      parsed = parseJson(body);
     } catch {
       throw new HttpFailure(400, "The message body is not valid JSON");
     }

@@ -2,6 +2,7 @@ import { createHash } from "crypto";
 import type { IncomingHttpHeaders } from "http";
 import { verifySignature } from "../client/signature";
 import { isValidTraceId, newTraceId } from "../client/trace-id";
+import { parseJson } from "../http/json-text";
 
 /** What a webhook does with one delivery from Genesys, decided from its raw bytes and headers alone. */
 export type DeliveryVerdict =
@@ -24,7 +25,8 @@ export function refusal(status: number): { error: string } {
 
 /**
  * Verifies `X-Hub-Signature` over the raw body (hex or base64, constant time) with any of the secrets (the
- * channel's, then the one being rotated out), then parses the JSON. A wrong or missing signature is refused
+ * channel's, then the one being rotated out), then parses the JSON as RFC 8259 allows (a leading byte
+ * order mark is ignored; the signature still covers every byte). A wrong or missing signature is refused
  * before the body is even parsed.
  */
 export function inspectDelivery(rawBody: Buffer, headers: IncomingHttpHeaders, secrets: readonly string[]): DeliveryVerdict {
@@ -32,7 +34,7 @@ export function inspectDelivery(rawBody: Buffer, headers: IncomingHttpHeaders, s
   if (!secrets.some((secret) => verifySignature(rawBody, signature, secret))) return { accepted: false, status: 401 };
   let payload: unknown;
   try {
-    payload = JSON.parse(rawBody.toString("utf8"));
+    payload = parseJson(rawBody);
   } catch {
     return { accepted: false, status: 400 };
   }

@@ -77,6 +77,8 @@ export interface RedisEvents {
  * `commandTimeoutMs`; the connection itself is retried forever with a capped backoff.
  */
 export function connectRedis(url: string, commandTimeoutMs: number, events: RedisEvents): RedisCommands {
+  // Checked here too: ioredis throws from its constructor on a URL it cannot read.
+  if (!isRedisUrl(url)) throw new TypeError("The Redis URL is not valid");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Redis = require("ioredis") as typeof import("ioredis").default;
   const redis = new Redis(url, {
@@ -92,12 +94,22 @@ export function connectRedis(url: string, commandTimeoutMs: number, events: Redi
   return redis as unknown as RedisCommands;
 }
 
-/** Whether a Redis URL can be used (redis:// or rediss://), checked without connecting. */
+/**
+ * Whether a Redis URL can be used, checked without connecting, as ioredis will read it: `redis://` or
+ * `rediss://`, a host, a user name and password in valid percent-encoding (a raw `%` in a password must
+ * be written `%25`: ioredis decodes them, and a bad sequence would throw), and a database number, if any,
+ * that is a whole number. Never throws, whatever it is given.
+ */
 export function isRedisUrl(url: unknown): url is string {
-  if (typeof url !== "string" || url.trim() === "") return false;
+  if (typeof url !== "string" || url.trim() === "" || /[\x00-\x1f\x7f]/.test(url.trim())) return false;
   try {
-    const { protocol } = new URL(url.trim());
-    return protocol === "redis:" || protocol === "rediss:";
+    const parsed = new URL(url.trim());
+    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") return false;
+    if (parsed.hostname === "") return false;
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+    const db = parsed.pathname.replace(/^\//, "");
+    return db === "" || /^\d{1,9}$/.test(db);
   } catch {
     return false;
   }
