@@ -7,4 +7,4 @@ export * from "./retry-policy";
 export * from "./media-types";
 export { encodeMessageBody } from "./message-body";
 export { prepareUpload, type UploadSource, type PreparedUpload } from "./multipart";
-export { proxyUrlFor, type ProxyOptions } from "./proxy";
+export { bypassesProxy, proxyUrlFor, type ProxyOptions, type TlsOptions } from "./transport";
