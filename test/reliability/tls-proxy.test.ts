@@ -148,6 +148,27 @@ describe("TLS and proxies", function () {
     }
   });
 
+  it("honours the proxy node's no-proxy list by the NO_PROXY rule: host:port that port only, * every host", async () => {
+    const proxy = await forwardProxy();
+    const port = new URL(sim.baseUrl).port;
+    try {
+      for (const [noproxy, tunnelled] of [
+        [[`127.0.0.1:${port}`], false],
+        [["*"], false],
+        [["127.0.0.1:1"], true],
+        [[".example.com", "example.org"], true],
+      ] as const) {
+        const before = proxy.tunnels.length;
+        const loaded = await loadWith([tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy }], { tls: "tls1", proxy: "px" });
+        await expectOutput(loaded, { payload: { messageId: "np" } });
+        assert.equal(proxy.tunnels.length - before, tunnelled ? 1 : 0, `no-proxy ${JSON.stringify(noproxy)}`);
+        await helper.unload();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("honours HTTPS_PROXY and NO_PROXY from the environment", async () => {
     const proxy = await forwardProxy();
     const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY };
