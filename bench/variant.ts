@@ -113,6 +113,28 @@ async function rawClient(): Promise<() => (done: (ok: boolean) => void) => void>
   };
 }
 
+/** Bare undici: a keep-alive `Pool.request()` doing the raw client's work (JSON, HMAC-SHA1, trace id, parsing the answer). */
+async function undiciPool(): Promise<() => (done: (ok: boolean) => void) => void> {
+  const { Pool } = await import("undici");
+  const url = new URL(`${baseUrl}/channels/${CHANNEL}/messages`);
+  const pool = new Pool(url.origin, { connections: concurrency });
+  return () => (done) => {
+    const body = Buffer.from(JSON.stringify(message()));
+    pool
+      .request({
+        path: url.pathname,
+        method: "POST",
+        headers: { "content-type": "application/json", "x-hub-signature": sign(body), "x-ccid": CCID, "x-b3-traceid": newTraceId() },
+        body,
+      })
+      .then(async (res) => {
+        JSON.parse(await res.body.text());
+        done(res.statusCode === 200);
+      })
+      .catch(() => done(false));
+  };
+}
+
 /** axios at its best: keep-alive, no redirects, no proxy lookup, identity transforms. */
 function tunedAxios(): AxiosInstance {
   return axios.create({
@@ -189,6 +211,9 @@ async function main(): Promise<void> {
   switch (variant) {
     case "raw":
       start = (await rawClient())();
+      break;
+    case "undici":
+      start = (await undiciPool())();
       break;
     case "axios":
       start = axiosAlone()();

@@ -104,7 +104,8 @@ export function createDispatcher(target: URL, options: TransportOptions): Dispat
     uri: proxy,
     connections: options.connections,
     requestTls: connect,
-    proxyTls: { timeout: options.connectTimeoutMs },
+    // An https:// proxy is verified with the same CA and client certificate; the servername is the API's.
+    proxyTls: { ...connect, servername: undefined },
     headersTimeout: 0,
     bodyTimeout: 0,
   });
