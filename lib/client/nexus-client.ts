@@ -618,6 +618,8 @@ export class NexusClient {
     if (spec.stream && ok) return settle(undefined, { status, headers, data: res });
     const limit = ok ? (spec.maxBytes ?? ANSWER_LIMIT) : ERROR_BODY_LIMIT;
     const declared = Number(headers["content-length"]);
+    // A body destroyed before its end emits an abort error: it must find a listener.
+    res.on("error", (err) => settle(this.failureOf(err, call)));
     if (ok && declared > limit) {
       res.destroy();
       return settle(new NexusTooLargeError(call.ctx, limit, spec.maxBytes !== undefined));
@@ -637,7 +639,6 @@ export class NexusClient {
       size += chunk.length;
     });
     res.on("end", complete);
-    res.on("error", (err) => settle(this.failureOf(err, call)));
   }
 
   private failureOf(err: unknown, call: Call): NexusError {
