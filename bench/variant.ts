@@ -178,7 +178,8 @@ function axiosUpload(): () => (done: (ok: boolean) => void) => void {
   };
 }
 
-const channel = { id: "chan", type: "genesys-nexus-channel", name: "bench", baseUrl, channelId: CHANNEL, ccid: CCID, timeout: 30000, retries: 0, maxInFlight: 256 };
+// Like for like: the channel may open as many connections as the baselines' agents and pools (one per request in flight).
+const channel = { id: "chan", type: "genesys-nexus-channel", name: "bench", baseUrl, channelId: CHANNEL, ccid: CCID, timeout: 30000, retries: 0, maxInFlight: concurrency };
 
 /** Drives one node of an embedded Node-RED: `receive` in, the runtime's onComplete hook out. */
 async function nodeRedDriver(flows: object[], entry: string, exit: string, makeMsg: () => Record<string, unknown>): Promise<{ start: (done: (ok: boolean) => void) => void; stop(): Promise<void> }> {
@@ -223,7 +224,7 @@ async function main(): Promise<void> {
       break;
     case "client": {
       const { NexusClient } = await import("../lib/client");
-      const client = new NexusClient({ baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, retries: 0, maxInFlight: 256 });
+      const client = new NexusClient({ baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, retries: 0, maxInFlight: concurrency });
       start = (done) => {
         client.sendMessage(message()).then(() => done(true), () => done(false));
       };

@@ -153,10 +153,14 @@ interface RequestSpec {
   maxBytes?: number;
   /** Below the channel, e.g. `/messages`. */
   subPath: string;
-  headers?: Record<string, string>;
+  /** The call's own headers, as a flat name/value list. */
+  headers?: string[];
   body?: () => Buffer | Buffer[] | Readable;
   signature: string;
 }
+
+const JSON_HEADERS = ["content-type", "application/json"];
+const NO_HEADERS: string[] = [];
 
 const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024, maxDownloadBytes: 16 * 1024 * 1024 };
 
@@ -210,7 +214,8 @@ export class NexusClient {
   private readonly origin: string;
   private readonly secret: string;
   private readonly encoding: SignatureEncoding;
-  private readonly baseHeaders: Record<string, string>;
+  /** The channel's own headers as undici's flat name/value list, sent with every call. */
+  private readonly baseHeaders: string[];
   private readonly emptySignature: string;
   private readonly maxStreamBytes: number;
   private readonly maxDownloadBytes: number;
@@ -259,8 +264,8 @@ export class NexusClient {
     this.origin = url.origin;
     this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
     const userAgent = typeof options.userAgent === "string" && options.userAgent !== "" ? headerSafe(options.userAgent, "user agent") : "node-red-genesys-messaging";
-    this.baseHeaders = { accept: "application/json, */*", "x-ccid": ccid, "user-agent": userAgent };
-    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = headerSafe(options.apiKey, "API key");
+    this.baseHeaders = ["accept", "application/json, */*", "x-ccid", ccid, "user-agent", userAgent];
+    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders.push("x-api-key", headerSafe(options.apiKey, "API key"));
     this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
 
     const maxInFlight = positiveInt(options.maxInFlight, DEFAULTS.maxInFlight, 1);
@@ -290,7 +295,7 @@ export class NexusClient {
       {
         method: "POST",
         subPath: "/messages",
-        headers: { "Content-Type": "application/json" },
+        headers: JSON_HEADERS,
         body: () => body,
         signature: signBody(body, this.secret, this.encoding),
       },
@@ -317,7 +322,7 @@ export class NexusClient {
       });
       call.onCancel = undefined;
       try {
-        res = await this.run({ method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature }, call, options);
+        res = await this.run({ method: "POST", subPath: "/media", headers: Object.entries(upload.headers).flat(), body: upload.body, signature: upload.signature }, call, options);
       } finally {
         await upload.dispose();
       }
@@ -469,13 +474,18 @@ export class NexusClient {
   }
 
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
-  private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
+  private request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
     const call = this.begin({ method: spec.method, path: this.urlOf(spec.subPath), traceId, resource: spec.subPath === "/messages" ? "messages" : "media" }, options);
-    try {
-      return await this.run(spec, call, options);
-    } finally {
-      this.end(call, options);
-    }
+    return this.run(spec, call, options).then(
+      (res) => {
+        this.end(call, options);
+        return res;
+      },
+      (err: unknown) => {
+        this.end(call, options);
+        throw err;
+      },
+    );
   }
 
   /** A new call, known to `close()` and to the caller's canceller or signal. */
@@ -503,16 +513,23 @@ export class NexusClient {
   }
 
   /** Waits for a slot, then sends with retries. */
-  private async run(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
-    if (call.cancelled) throw call.abortError();
+  private run(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
+    if (call.cancelled) return Promise.reject(call.abortError());
     const slot = this.limiter.acquire();
-    if (slot === false) throw new NexusOverloadError(call.ctx, this.limiter.maxQueued);
-    if (slot !== true) await call.wait(slot.ready, slot.cancel);
-    try {
-      return await this.withRetries(spec, call, options);
-    } finally {
-      this.limiter.release();
-    }
+    if (slot === false) return Promise.reject(new NexusOverloadError(call.ctx, this.limiter.maxQueued));
+    const release = (): void => this.limiter.release();
+    const send = (): Promise<HttpAnswer> =>
+      this.withRetries(spec, call, options).then(
+        (res) => {
+          release();
+          return res;
+        },
+        (err: unknown) => {
+          release();
+          throw err;
+        },
+      );
+    return slot === true ? send() : call.wait(slot.ready, slot.cancel).then(send);
   }
 
   private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
@@ -583,12 +600,7 @@ export class NexusClient {
         // The one place a call's URL is made: the channel's path and the call's own below it.
         path: this.requestPath + spec.subPath,
         method: spec.method,
-        headers: {
-          ...this.baseHeaders,
-          ...spec.headers,
-          "x-hub-signature": spec.signature,
-          "x-b3-traceid": ctx.traceId as string,
-        },
+        headers: this.baseHeaders.concat(spec.headers ?? NO_HEADERS, "x-hub-signature", spec.signature, "x-b3-traceid", ctx.traceId as string),
         body: body as Dispatcher.RequestOptions["body"],
         signal,
       };
