@@ -154,7 +154,9 @@ repetitions, and every ratio compares medians of the same run, never numbers fro
 Node-RED variants run in a real Node-RED runtime embedded in the variant's process (not the test
 helper, so no recording spies); messages go in with \`node.receive()\` and are counted when the
 runtime's \`onComplete\` hook fires. The do-it-yourself flow is what a user would build without this
-package: a \`function\` node that signs with \`crypto\` and the core \`http request\` node.
+package: a \`function\` node that signs with \`crypto\` and the core \`http request\` node. Every client
+may open one connection per request in flight: the raw client's agent (\`maxSockets\`), bare undici's
+\`Pool\` (\`connections\`), and the channel (*Max in flight*), for the client alone and for the send node.
 
 ![Send throughput relative to a raw keep-alive http client](docs/images/benchmark.svg)
 
