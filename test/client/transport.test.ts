@@ -99,9 +99,11 @@ describe("the client's HTTP on undici", function () {
       const server = net.createServer((socket) => {
         opened++;
         let pending = "";
+        let received = 0;
         let idle;
         socket.on("error", () => {});
         socket.on("data", (chunk) => {
+          received++;
           pending += chunk.toString("latin1");
           for (;;) {
             const end = pending.indexOf("\\r\\n\\r\\n");
@@ -111,7 +113,14 @@ describe("the client's HTTP on undici", function () {
             pending = pending.slice(end + 4 + length);
             clearTimeout(idle);
             socket.write("HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: " + body.length + "\\r\\n\\r\\n" + body, () => {
-              idle = setTimeout(() => socket.end(), 200);
+              // Idle means nothing arrived: bytes already waiting in the socket (read before the check phase)
+              // are a request, not idleness, even when a busy machine ran this timer late.
+              idle = setTimeout(() => {
+                const seen = received;
+                setImmediate(() => {
+                  if (received === seen && pending === "") socket.end();
+                });
+              }, 200);
             });
           }
         });
