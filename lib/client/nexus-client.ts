@@ -429,7 +429,12 @@ export class NexusClient {
 
   /** The full URL of a call below the channel, as errors name it (a base URL never holds credentials). */
   private urlOf(subPath: string): string {
-    return this.origin + this.requestPath + subPath;
+    return this.origin + this.pathOf(subPath);
+  }
+
+  /** The path (and query) a call below the channel is sent to: the one place a call's URL is made. */
+  private pathOf(subPath: string): string {
+    return this.requestPath + subPath;
   }
 
   private traceIdFor(options: CallOptions): string {
@@ -597,8 +602,7 @@ export class NexusClient {
       // undici takes `servername` per request too (its types do not say so): it names the connection's SNI.
       const request: Dispatcher.RequestOptions & { servername?: string } = {
         origin: this.origin,
-        // The one place a call's URL is made: the channel's path and the call's own below it.
-        path: this.requestPath + spec.subPath,
+        path: this.pathOf(spec.subPath),
         method: spec.method,
         headers: this.baseHeaders.concat(spec.headers ?? NO_HEADERS, "x-hub-signature", spec.signature, "x-b3-traceid", ctx.traceId as string),
         body: body as Dispatcher.RequestOptions["body"],
