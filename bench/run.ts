@@ -17,6 +17,8 @@ const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** BENCH_ONLY=webhook-node,webhook-core runs only those variants and prints their medians, writing no file. */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((v) => v.trim())) : undefined;
+/** BENCH_CONCURRENCY=16,64 runs only those levels of the plan, likewise writing no file. */
+const levels = process.env.BENCH_CONCURRENCY?.split(",").filter(Boolean).map(Number);
 const root = path.resolve(__dirname, "..", "..");
 
 interface Result {
@@ -48,14 +50,16 @@ async function measure(): Promise<Result[]> {
   const results: Result[] = [];
   const plan: Array<{ variants: string[]; concurrency: number }> = [
     { variants: ["raw", "axios", "node", "diy"], concurrency: 1 },
-    { variants: ["raw", "axios", "node", "diy"], concurrency: 16 },
-    { variants: ["raw", "axios", "node", "diy"], concurrency: 64 },
+    { variants: ["raw", "undici", "client", "axios", "node", "diy"], concurrency: 16 },
+    { variants: ["raw", "undici", "client", "axios", "node", "diy"], concurrency: 64 },
     { variants: ["upload-node", "upload-axios"], concurrency: 4 },
     { variants: ["webhook-node", "webhook-core"], concurrency: 16 },
-  ].map(({ variants, concurrency }) => ({ variants: variants.filter((v) => !ONLY || ONLY.has(v)), concurrency }));
+  ]
+    .map((step) => ({ ...step, variants: step.variants.filter((v) => !ONLY || ONLY.has(v)) }))
+    .filter((step) => step.variants.length > 0 && (!levels || levels.includes(step.concurrency)));
   try {
     for (let rep = 0; rep < REPS; rep++) {
-      for (const { variants, concurrency } of plan.filter((p) => p.variants.length > 0)) {
+      for (const { variants, concurrency } of plan) {
         // Alternate the order so that no variant always runs first (or last) after a pause.
         const order = variants.map((_, i) => variants[(i + rep) % variants.length]);
         for (const variant of order) {
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
 
   const med = (variant: string, concurrency: number, key: keyof Result): number =>
     median(results.filter((r) => r.variant === variant && r.concurrency === concurrency).map((r) => r[key] as number));
-  if (ONLY) {
+  if (ONLY || levels) {
     for (const key of [...new Set(results.map((r) => `${r.variant}@${r.concurrency}`))]) {
       const [v, c] = [key.split("@")[0], Number(key.split("@")[1])];
       process.stdout.write(`${key}: ${Math.round(med(v, c, "rps"))} req/s, p50 ${med(v, c, "p50").toFixed(2)} ms, p99 ${med(v, c, "p99").toFixed(2)} ms, ${Math.round(med(v, c, "cpuUsPerRequest"))} us CPU/req\n`);
@@ -88,6 +92,8 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   const names: Record<string, string> = {
     raw: "raw keep-alive `http` client",
+    undici: "bare undici `Pool.request()`",
+    client: "NexusClient alone",
     axios: "axios alone (tuned)",
     node: "**genesys-nexus-send**",
     diy: "function + http request (DIY)",
@@ -99,7 +105,7 @@ async function main(): Promise<void> {
   lines.push("| concurrency | variant | req/s | vs raw | p50 ms | p99 ms | CPU µs/req |", "|---|---|---|---|---|---|---|");
   for (const c of [1, 16, 64]) {
     const raw = med("raw", c, "rps");
-    for (const v of ["raw", "axios", "node", "diy"]) {
+    for (const v of c === 1 ? ["raw", "axios", "node", "diy"] : ["raw", "undici", "client", "axios", "node", "diy"]) {
       lines.push(`| ${c} | ${names[v]} | ${Math.round(med(v, c, "rps"))} | ${(med(v, c, "rps") / raw).toFixed(2)}x | ${med(v, c, "p50").toFixed(2)} | ${med(v, c, "p99").toFixed(2)} | ${Math.round(med(v, c, "cpuUsPerRequest"))} |`);
     }
   }
@@ -108,8 +114,10 @@ async function main(): Promise<void> {
     extra.push(`| ${v.startsWith("upload") ? "1 MiB upload, 4 in flight" : "webhook delivery, 16 in flight (CPU: the Node-RED process)"} | ${names[v]} | ${Math.round(med(v, c, "rps"))} | ${med(v, c, "p50").toFixed(2)} | ${med(v, c, "p99").toFixed(2)} | ${Math.round(med(v, c, "cpuUsPerRequest"))} |`);
   }
   const targets = [
-    ...[16, 64].map((c) => [`send node / raw client, throughput, concurrency ${c}`, med("node", c, "rps") / med("raw", c, "rps"), 0.9, ">="] as const),
-    ...[16, 64].map((c) => [`send node / raw client, CPU per message, concurrency ${c}`, med("node", c, "cpuUsPerRequest") / med("raw", c, "cpuUsPerRequest"), 1.2, "<="] as const),
+    ...[16, 64].map((c) => [`client / bare undici Pool.request(), throughput, concurrency ${c}`, med("client", c, "rps") / med("undici", c, "rps"), 0.9, ">="] as const),
+    ...[16, 64].map((c) => [`client / bare undici Pool.request(), CPU per request, concurrency ${c}`, med("client", c, "cpuUsPerRequest") / med("undici", c, "cpuUsPerRequest"), 1.15, "<="] as const),
+    ...[16, 64].map((c) => [`send node / raw client, throughput, concurrency ${c}`, med("node", c, "rps") / med("raw", c, "rps"), 1.1, ">="] as const),
+    ...[16, 64].map((c) => [`send node / raw client, CPU per message, concurrency ${c}`, med("node", c, "cpuUsPerRequest") / med("raw", c, "cpuUsPerRequest"), 1.0, "<="] as const),
     ...[1, 16, 64].map((c) => [`send node / DIY flow, throughput, concurrency ${c}`, med("node", c, "rps") / med("diy", c, "rps"), 2, ">="] as const),
     ...[1, 16, 64].map((c) => [`send node / axios alone, throughput, concurrency ${c}`, med("node", c, "rps") / med("axios", c, "rps"), 0.85, ">="] as const),
     ["send node / axios alone, p99 latency, concurrency 1", med("node", 1, "p99") / med("axios", 1, "p99"), 1.3, "<="] as const,
@@ -155,7 +163,9 @@ repetitions, and every ratio compares medians of the same run, never numbers fro
 Node-RED variants run in a real Node-RED runtime embedded in the variant's process (not the test
 helper, so no recording spies); messages go in with \`node.receive()\` and are counted when the
 runtime's \`onComplete\` hook fires. The do-it-yourself flow is what a user would build without this
-package: a \`function\` node that signs with \`crypto\` and the core \`http request\` node.
+package: a \`function\` node that signs with \`crypto\` and the core \`http request\` node. Every client
+may open one connection per request in flight: the raw client's agent (\`maxSockets\`), bare undici's
+\`Pool\` (\`connections\`), and the channel (*Max in flight*), for the client alone and for the send node.
 
 ![Send throughput relative to a raw keep-alive http client](docs/images/benchmark.svg)
 
@@ -187,18 +197,18 @@ by itself, so it diverged from Express where it matters for security (issue #18)
 \`/flows\` answered the editor's own deploys. The webhook is now routed by Express like every \`http in\`
 node and pays the same stack; being routed like the rest of Node-RED is worth more than the extra rate.
 
-## Why the client speaks Node's \`http\`, not axios
+## Why the client speaks undici
 
 The client builds every header and signs the exact bytes it sends; it needs no redirects, transforms,
 interceptors or decompression. Through axios, a third of the send path's CPU went to that machinery
 (config merging, header normalisation, the adapter), and a timed-out request kept its socket until
-axios's own time-out. Speaking \`http\`/\`https\` directly (lib/client/http-exchange.ts) removed both;
-axios stays in this benchmark as the baseline "axios alone (tuned)". A profile then showed Node's own
-\`http\` client spending about as much CPU on its bookkeeping (ClientRequest, IncomingMessage, the Agent,
-header validation) as the rest of a send: requests whose body and answer stay in memory now go over
-the client's own keep-alive connections (lib/client/keep-alive-pool.ts: one corked write per request,
-a strict HTTP/1.1 reader for the answer), which is why the client alone costs less CPU per request
-than the raw \`http\` client it is compared with; streams and proxies still use \`http\`. Uploads build their
+axios's own time-out; axios stays in this benchmark as the baseline "axios alone (tuned)". Node's own
+\`http\` client spends about as much CPU on its bookkeeping (ClientRequest, IncomingMessage, the Agent)
+as the rest of a send. The client therefore sends everything, in memory or streamed, through one undici
+dispatcher per channel (lib/client/transport.ts: a keep-alive \`Pool\`, or a \`ProxyAgent\`) with
+\`request()\`, never \`fetch\`, and cancels with an EventEmitter as undici's \`signal\` rather than an
+AbortController per call; "NexusClient alone" is compared with bare undici \`Pool.request()\` doing the
+same work, and costs about the same per request. Uploads build their
 multipart body as separate pieces, signed and written without being copied into one buffer (the
 form-data baseline copies a 1 MiB body about three times).
 

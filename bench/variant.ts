@@ -113,6 +113,28 @@ async function rawClient(): Promise<() => (done: (ok: boolean) => void) => void>
   };
 }
 
+/** Bare undici: a keep-alive `Pool.request()` doing the raw client's work (JSON, HMAC-SHA1, trace id, parsing the answer). */
+async function undiciPool(): Promise<() => (done: (ok: boolean) => void) => void> {
+  const { Pool } = await import("undici");
+  const url = new URL(`${baseUrl}/channels/${CHANNEL}/messages`);
+  const pool = new Pool(url.origin, { connections: concurrency });
+  return () => (done) => {
+    const body = Buffer.from(JSON.stringify(message()));
+    pool
+      .request({
+        path: url.pathname,
+        method: "POST",
+        headers: { "content-type": "application/json", "x-hub-signature": sign(body), "x-ccid": CCID, "x-b3-traceid": newTraceId() },
+        body,
+      })
+      .then(async (res) => {
+        JSON.parse(await res.body.text());
+        done(res.statusCode === 200);
+      })
+      .catch(() => done(false));
+  };
+}
+
 /** axios at its best: keep-alive, no redirects, no proxy lookup, identity transforms. */
 function tunedAxios(): AxiosInstance {
   return axios.create({
@@ -156,7 +178,8 @@ function axiosUpload(): () => (done: (ok: boolean) => void) => void {
   };
 }
 
-const channel = { id: "chan", type: "genesys-nexus-channel", name: "bench", baseUrl, channelId: CHANNEL, ccid: CCID, timeout: 30000, retries: 0, maxInFlight: 256 };
+// Like for like: the channel may open as many connections as the baselines' agents and pools (one per request in flight).
+const channel = { id: "chan", type: "genesys-nexus-channel", name: "bench", baseUrl, channelId: CHANNEL, ccid: CCID, timeout: 30000, retries: 0, maxInFlight: concurrency };
 
 /** Drives one node of an embedded Node-RED: `receive` in, the runtime's onComplete hook out. */
 async function nodeRedDriver(flows: object[], entry: string, exit: string, makeMsg: () => Record<string, unknown>): Promise<{ start: (done: (ok: boolean) => void) => void; stop(): Promise<void> }> {
@@ -190,6 +213,9 @@ async function main(): Promise<void> {
     case "raw":
       start = (await rawClient())();
       break;
+    case "undici":
+      start = (await undiciPool())();
+      break;
     case "axios":
       start = axiosAlone()();
       break;
@@ -198,7 +224,7 @@ async function main(): Promise<void> {
       break;
     case "client": {
       const { NexusClient } = await import("../lib/client");
-      const client = new NexusClient({ baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, retries: 0, maxInFlight: 256 });
+      const client = new NexusClient({ baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, retries: 0, maxInFlight: concurrency });
       start = (done) => {
         client.sendMessage(message()).then(() => done(true), () => done(false));
       };

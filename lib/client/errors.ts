@@ -25,12 +25,22 @@ export interface RequestContext {
   resource?: "messages" | "media";
 }
 
+/**
+ * Whether a failed request reached Genesys: `"no"` it cannot have it (refused before any request, never
+ * connected, or Genesys said it did not take it: 429, 503); `"maybe"` the outcome is unknown (the
+ * connection was lost after the request was written, a partial or unreadable answer, a time-out, 502 or
+ * 504 from a gateway, an abort after the request went out); `"yes"` Genesys answered with another status.
+ * Flow nodes put it on `msg.reachedGenesys` (see the node contract).
+ */
+export type Reach = "no" | "maybe" | "yes";
+
 interface Details {
   statusCode?: number;
   genesysCode?: number;
   genesysMessage?: string;
   traceId?: string;
-  transient?: boolean;
+  reachedGenesys?: Reach;
+  retryAfterSeconds?: number;
 }
 
 /** Base of every error the client throws. Its message is a sentence a flow author can act on. */
@@ -46,10 +56,18 @@ export class NexusError extends Error {
   readonly genesysMessage?: string;
   /** The `X-B3-TraceId` sent with the request. */
   readonly traceId?: string;
-  /** Whether the client may retry the request that failed this way. */
-  readonly transient: boolean;
+  /** Whether the request reached Genesys: see `Reach`. */
+  readonly reachedGenesys: Reach;
+  /**
+   * The wait the server asked for (`Retry-After`), in seconds, when it is longer than the channel waits:
+   * the call failed at once instead of being retried early.
+   */
+  readonly retryAfterSeconds?: number;
 
   constructor(kind: NexusErrorKind, parts: MessagePart[], details: Details = {}) {
+    const reach = details.reachedGenesys ?? "no";
+    // An unknown outcome says so, with the trace id to look for, so that the flow decides what to do.
+    if (reach === "maybe") parts = [...parts, ["may-have-received"]];
     if (details.traceId) parts = [...parts, ["trace", { traceId: details.traceId }]];
     super(describeParts(parts, english));
     this.name = new.target.name;
@@ -59,7 +77,8 @@ export class NexusError extends Error {
     this.genesysCode = details.genesysCode;
     this.genesysMessage = details.genesysMessage;
     this.traceId = details.traceId;
-    this.transient = details.transient ?? false;
+    this.reachedGenesys = reach;
+    if (details.retryAfterSeconds !== undefined) this.retryAfterSeconds = details.retryAfterSeconds;
   }
 }
 
@@ -79,8 +98,20 @@ export class NexusInputError extends NexusError {
   }
 }
 
-/** HTTP statuses the contract retries: rate limiting and gateway trouble. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/** Whether a failure reached Genesys (see `Reach`): the one classification for retries, flows and logs. */
+export function reachedGenesys(err: unknown): Reach {
+  return err instanceof NexusError ? err.reachedGenesys : "no";
+}
+
+/** Statuses by which Genesys says it did not take the request: rate limited, or unavailable. */
+const NOT_TAKEN_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+/** Statuses from a gateway that cannot tell whether Genesys took the request. */
+const UNKNOWN_OUTCOME_STATUSES: ReadonlySet<number> = new Set([502, 504]);
+
+/** What an HTTP status says of whether the request reached Genesys. */
+export function reachOfStatus(status: number): Reach {
+  return NOT_TAKEN_STATUSES.has(status) ? "no" : UNKNOWN_OUTCOME_STATUSES.has(status) ? "maybe" : "yes";
+}
 
 function hintFor(status: number, resource: RequestContext["resource"]): string | undefined {
   if (status === 400 || status === 404) return `hint-${status}-${resource ?? "messages"}`;
@@ -92,17 +123,23 @@ function hintFor(status: number, resource: RequestContext["resource"]): string |
 
 /** The API answered with an error status, or with an envelope whose `status.code` is not 0. */
 export class NexusHttpError extends NexusError {
-  constructor(ctx: RequestContext, statusCode: number, status?: { code?: number; message?: string }) {
+  /**
+   * `retryAfter`, when given, is the wait the server asked for (in seconds) that is longer than the
+   * channel's longest wait (`maxSeconds`): the text says so instead of "the retries ran out".
+   */
+  constructor(ctx: RequestContext, statusCode: number, status?: { code?: number; message?: string }, retryAfter?: { seconds: number; maxSeconds: number }) {
     const parts: MessagePart[] = [["http", { status: statusCode, reason: STATUS_CODES[statusCode] ?? "", method: ctx.method, path: ctx.path }]];
     if (status?.message) parts.push(["http-detail", { message: status.message, code: status.code ?? "-" }]);
-    const hint = hintFor(statusCode, ctx.resource);
+    if (retryAfter) parts.push(["retry-after-too-long", { seconds: retryAfter.seconds, max: retryAfter.maxSeconds }]);
+    const hint = retryAfter ? undefined : hintFor(statusCode, ctx.resource);
     if (hint) parts.push([hint]);
     super("http", parts, {
       statusCode,
       genesysCode: status?.code,
       genesysMessage: status?.message,
       traceId: ctx.traceId,
-      transient: RETRYABLE_STATUSES.has(statusCode),
+      reachedGenesys: reachOfStatus(statusCode),
+      retryAfterSeconds: retryAfter?.seconds,
     });
   }
 }
@@ -110,30 +147,51 @@ export class NexusHttpError extends NexusError {
 /** No complete answer within the channel's time limit. */
 export class NexusTimeoutError extends NexusError {
   constructor(ctx: RequestContext, timeoutMs: number) {
-    super("timeout", [["timeout", { ms: timeoutMs, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId });
+    super("timeout", [["timeout", { ms: timeoutMs, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: "maybe" });
   }
 }
 
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"]);
+/** undici's codes, told in the same words as the system's. */
+const UNDICI_WORDS: Record<string, string> = {
+  UND_ERR_CONNECT_TIMEOUT: "net-ETIMEDOUT",
+  UND_ERR_SOCKET: "net-closed",
+  UND_ERR_CLOSED: "net-closed",
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: "net-protocol",
+  EPROTO: "net-protocol",
+  UND_ERR_BODY_TIMEOUT: "net-ETIMEDOUT",
+  UND_ERR_HEADERS_TIMEOUT: "net-ETIMEDOUT",
+};
 
-/** Connection-level codes the contract retries: refused and reset connections. */
-export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE"]);
+/**
+ * Codes of failures that happen before a connection carries a request (refused, name resolution, the
+ * connect time-out, an unreachable host, TLS handshake and certificate trouble, a proxy that refuses the
+ * tunnel): Genesys cannot have the request. Any other network failure may come after the request was
+ * written, so its outcome is unknown.
+ */
+export function neverConnected(code: string): boolean {
+  return (
+    ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "EADDRNOTAVAIL", "ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "EPROXY"].includes(code) ||
+    /CERT|SSL|TLS|SELF_SIGNED|VERIFY/i.test(code)
+  );
+}
 
 function networkWords(code: string): string {
   if (NETWORK_CODES.has(code)) return `net-${code}`;
+  if (UNDICI_WORDS[code]) return UNDICI_WORDS[code];
   if (/CERT|SSL|TLS|SELF_SIGNED|VERIFY/i.test(code)) return "net-tls";
   if (/PROXY/i.test(code)) return "net-proxy";
   return "net-other";
 }
 
-/** The request never got an answer: refused, reset, unresolvable host, TLS trouble. */
+/** The request never got a (complete, readable) answer: refused, reset, unresolvable host, TLS trouble. */
 export class NexusNetworkError extends NexusError {
   readonly code: string;
   constructor(ctx: RequestContext, code: string) {
     const parts: MessagePart[] = [["network", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]];
     super("network", parts, {
       traceId: ctx.traceId,
-      transient: RETRYABLE_NETWORK_CODES.has(code),
+      reachedGenesys: neverConnected(code) ? "no" : "maybe",
     });
     this.code = code;
   }
@@ -144,7 +202,7 @@ export class NexusAbortError extends NexusError {
   /** Whether an attempt had gone out before the abort, so that Genesys may have the request. */
   readonly requestSent: boolean;
   constructor(ctx: RequestContext, requestSent = false) {
-    super("aborted", [["aborted", { method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId });
+    super("aborted", [["aborted", { method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: requestSent ? "maybe" : "no" });
     this.requestSent = requestSent;
   }
 }
@@ -159,7 +217,7 @@ export class NexusOverloadError extends NexusError {
 /** An answer larger than the client reads into memory: a download past its limit, or a huge envelope. */
 export class NexusTooLargeError extends NexusError {
   constructor(ctx: RequestContext, limit: number, download: boolean) {
-    super("too-large", [[download ? "download-too-large" : "answer-too-large", { limit, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId });
+    super("too-large", [[download ? "download-too-large" : "answer-too-large", { limit, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: "yes" });
   }
 }
 

@@ -7,5 +7,5 @@ export * from "./retry-policy";
 export * from "./media-types";
 export { encodeMessageBody } from "./message-body";
 export { prepareUpload, type UploadSource, type PreparedUpload } from "./multipart";
-export { proxyUrlFor, type ProxyOptions } from "./proxy";
+export { bypassesProxy, proxyUrlFor, type ProxyOptions, type TlsOptions } from "./transport";
 export * from "./content-disposition";

@@ -1,9 +1,9 @@
-import http from "http";
-import https from "https";
+import { EventEmitter } from "events";
 import { createWriteStream, promises as fsp } from "fs";
-import type { IncomingMessage } from "http";
-import type { Readable } from "stream";
+import type { IncomingHttpHeaders } from "http";
+import { Readable } from "stream";
 import { pipeline } from "stream/promises";
+import type { Dispatcher } from "undici";
 import { filenameFromDisposition } from "./content-disposition";
 import { parseEnvelope, envelopeSniffer, errorStatus, mediaUrl, EnvelopeFailure, MEDIA_URL_PREFIX, type Envelope, type MediaData, type MessageData } from "./envelope";
 import { parseJson } from "../http/json-text";
@@ -19,13 +19,11 @@ import {
   NexusTooLargeError,
   type RequestContext,
 } from "./errors";
-import { AnswerTooLargeError, HttpExchange, type HttpAnswer } from "./http-exchange";
-import { KeepAlivePool } from "./keep-alive-pool";
 import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
-import { proxyAgent, proxyUrlFor, type ProxyOptions } from "./proxy";
 import { RequestLimiter } from "./request-limiter";
-import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
+import { DEFAULT_RETRY_POLICY, mayRetry, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
+import { createDispatcher, type ProxyOptions, type TlsOptions } from "./transport";
 import { signBody, type SignatureEncoding } from "./signature";
 import { isValidTraceId, newTraceId } from "./trace-id";
 
@@ -46,7 +44,10 @@ export interface ChannelOptions {
   apiKey?: string;
   /** Time limit for one attempt, in ms (default 30000). */
   timeout?: number;
-  /** Retries after the first attempt for transient failures (default 3). */
+  /**
+   * Retries after the first attempt (default 3). A POST is sent again only when Genesys cannot have it
+   * (no connection made, 429, 503); GET and DELETE also after resets, 502 and 504 (see `mayRetry`).
+   */
   retries?: number;
   /** First backoff step in ms (default 200). */
   retryBaseDelay?: number;
@@ -62,8 +63,8 @@ export interface ChannelOptions {
   maxStreamBytes?: number;
   /** Largest download into memory, in bytes (default 16 MiB); larger media are written to a file instead. */
   maxDownloadBytes?: number;
-  /** TLS settings for https base URLs: custom CA, client certificate and key, verification on or off. */
-  tls?: https.AgentOptions;
+  /** TLS settings for https base URLs: custom CA, client certificate and key, verification, servername. */
+  tls?: TlsOptions;
   /** A forward proxy; without one HTTPS_PROXY/HTTP_PROXY/NO_PROXY apply; `false` ignores them. */
   proxy?: ProxyOptions | false;
   userAgent?: string;
@@ -125,6 +126,31 @@ export interface DownloadToFileResult extends CallResult {
   filename?: string;
 }
 
+/** One answer: its status, headers and body (the whole body, or the open stream when one was asked for). */
+interface HttpAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  data: Buffer | Readable;
+}
+
+/** Error answers keep at most this much of their body; the rest is not read. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+/** Envelopes and other answers read into memory: far more than any envelope needs. */
+const ANSWER_LIMIT = 1024 * 1024;
+
+/**
+ * What undici aborts an attempt by: an EventEmitter as its `signal` (undici takes one), far cheaper per
+ * call than an AbortController.
+ */
+class AttemptSignal extends EventEmitter {
+  aborted = false;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit("abort");
+  }
+}
+
 interface RequestSpec {
   method: "GET" | "POST" | "DELETE";
   /** Keep a 2xx answer's body as a stream (for downloads to a file); error bodies are always read. */
@@ -133,19 +159,27 @@ interface RequestSpec {
   maxBytes?: number;
   /** Below the channel, e.g. `/messages`. */
   subPath: string;
-  headers?: Record<string, string>;
+  /** The call's own headers, as a flat name/value list. */
+  headers?: string[];
   body?: () => Buffer | Buffer[] | Readable;
   signature: string;
 }
 
+const JSON_HEADERS = ["content-type", "application/json"];
+const NO_HEADERS: string[] = [];
+
 const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024, maxDownloadBytes: 16 * 1024 * 1024 };
 
-// Nothing below 0x20 (nor DEL) can go into a header: a line break would start a header of its own.
+// A header value is latin1 on the wire (RFC 9110, 5.5): a character past U+00FF would be cut to its low
+// byte (U+010A to a line feed, starting a header of its own), and control characters (C0, DEL and C1)
+// have no place in these values. Only visible latin1 and the space pass.
+const NOT_HEADER_TEXT = /[^\x20-\x7e\xa0-\xff]/;
+/** C0 controls and DEL: what the URL parser would drop from a base URL without a word. */
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-/** A setting that goes into a header: trimmed, and free of control characters. */
+/** A setting that goes into a header: visible latin1 only, or refused before any request, naming the field. */
 function headerSafe(value: string, field: string): string {
-  if (CONTROL.test(value)) throw new NexusInputError("config-control-character", { field });
+  if (NOT_HEADER_TEXT.test(value)) throw new NexusInputError("config-control-character", { field });
   return value;
 }
 
@@ -193,13 +227,15 @@ export class NexusClient {
   private readonly origin: string;
   private readonly secret: string;
   private readonly encoding: SignatureEncoding;
-  private readonly baseHeaders: Record<string, string>;
+  /** The channel's own headers as undici's flat name/value list, sent with every call. */
+  private readonly baseHeaders: string[];
   private readonly emptySignature: string;
   private readonly maxStreamBytes: number;
   private readonly maxDownloadBytes: number;
-  private readonly exchange: HttpExchange;
-  private readonly ownAgent: http.Agent;
-  private readonly pool: KeepAlivePool | undefined;
+  /** The channel's one undici dispatcher (a keep-alive Pool, or a ProxyAgent): every call goes through it. */
+  private readonly dispatcher: Dispatcher;
+  /** The tls-config node's SNI servername, which wins over the host name on every connection. */
+  private readonly servername: string | undefined;
   private readonly limiter: RequestLimiter;
   private readonly inFlight = new Set<Call>();
   private closed = false;
@@ -245,24 +281,20 @@ export class NexusClient {
     this.origin = url.origin;
     this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
     this.query = url.search;
-    this.baseHeaders = { Accept: "application/json, */*", "x-ccid": ccid, "User-Agent": options.userAgent ?? "node-red-genesys-messaging" };
-    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders["x-api-key"] = headerSafe(options.apiKey, "API key");
+    const userAgent = typeof options.userAgent === "string" && options.userAgent !== "" ? headerSafe(options.userAgent, "user agent") : "node-red-genesys-messaging";
+    this.baseHeaders = ["accept", "application/json, */*", "x-ccid", ccid, "user-agent", userAgent];
+    if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders.push("x-api-key", headerSafe(options.apiKey, "API key"));
     this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
 
     const maxInFlight = positiveInt(options.maxInFlight, DEFAULTS.maxInFlight, 1);
     this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, DEFAULTS.maxQueued));
-    const agentOptions: https.AgentOptions = { ...(url.protocol === "https:" ? options.tls : {}), keepAlive: true, maxSockets: maxInFlight, scheduling: "lifo" };
-    const proxy = proxyUrlFor(url, options.proxy);
-    this.ownAgent = proxy
-      ? proxyAgent(url, proxy, agentOptions)
-      : url.protocol === "https:"
-        ? new https.Agent(agentOptions)
-        : new http.Agent(agentOptions);
-    // Without a proxy, requests whose body and answer stay in memory go over a lean keep-alive pool.
-    this.pool = proxy
-      ? undefined
-      : new KeepAlivePool(url.hostname.replace(/^\[(.*)\]$/, "$1"), Number(url.port) || (url.protocol === "https:" ? 443 : 80), url.protocol === "https:" ? { ...options.tls } : undefined);
-    this.exchange = new HttpExchange(url, this.baseHeaders, this.ownAgent, this.pool);
+    this.servername = url.protocol === "https:" && options.tls?.servername ? options.tls.servername : undefined;
+    this.dispatcher = createDispatcher(url, {
+      connections: maxInFlight,
+      tls: options.tls,
+      proxy: options.proxy,
+      connectTimeoutMs: Math.min(this.timeout, 10_000),
+    });
   }
 
   /** Requests in flight and waiting, for a status line. */
@@ -281,7 +313,7 @@ export class NexusClient {
       {
         method: "POST",
         subPath: "/messages",
-        headers: { "Content-Type": "application/json" },
+        headers: JSON_HEADERS,
         body: () => body,
         signature: signBody(body, this.secret, this.encoding),
       },
@@ -308,7 +340,7 @@ export class NexusClient {
       });
       call.onCancel = undefined;
       try {
-        res = await this.run({ method: "POST", subPath: "/media", headers: upload.headers, body: upload.body, signature: upload.signature }, call, options);
+        res = await this.run({ method: "POST", subPath: "/media", headers: Object.entries(upload.headers).flat(), body: upload.body, signature: upload.signature }, call, options);
       } finally {
         await upload.dispose();
       }
@@ -354,11 +386,11 @@ export class NexusClient {
     const subPath = this.mediaPath(mediaId);
     if (typeof file !== "string" || file.trim() === "") throw new NexusInputError("download-unwritable", { path: String(file), reason: "no path" });
     const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, stream: true }, traceId, options);
-    const body = res.data as IncomingMessage;
+    // undici's body time-out ends a transfer that pauses longer than the channel's time limit.
+    const body = res.data as Readable;
     const part = `${file}.part-${newTraceId().slice(0, 8)}`;
     let bytes = 0;
     body.on("data", (chunk: Buffer) => (bytes += chunk.length));
-    body.setTimeout(this.timeout, () => body.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })));
     try {
       await pipeline(body, envelopeSniffer(), createWriteStream(part));
       await fsp.rename(part, file);
@@ -369,7 +401,7 @@ export class NexusClient {
       if (/^E(NOENT|ACCES|PERM|ISDIR|ROFS|NOSPC|EXIST|NOTDIR)$/.test(code)) {
         throw new NexusInputError("download-unwritable", { path: file, reason: code });
       }
-      throw new NexusNetworkError({ method: "GET", path: this.urlOf(subPath), traceId }, code);
+      throw new NexusNetworkError({ method: "GET", path: this.urlOf(subPath), traceId }, networkCode(err));
     }
     return {
       statusCode: res.status,
@@ -409,8 +441,7 @@ export class NexusClient {
       }
       for (const call of this.inFlight) call.cancel();
       this.inFlight.clear();
-      this.ownAgent.destroy();
-      this.pool?.close();
+      await this.dispatcher.destroy().catch(() => undefined);
     })();
     return this.closing;
   }
@@ -465,13 +496,18 @@ export class NexusClient {
   }
 
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
-  private async request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
+  private request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
     const call = this.begin({ method: spec.method, path: this.urlOf(spec.subPath), traceId, resource: spec.subPath === "/messages" ? "messages" : "media" }, options);
-    try {
-      return await this.run(spec, call, options);
-    } finally {
-      this.end(call, options);
-    }
+    return this.run(spec, call, options).then(
+      (res) => {
+        this.end(call, options);
+        return res;
+      },
+      (err: unknown) => {
+        this.end(call, options);
+        throw err;
+      },
+    );
   }
 
   /** A new call, known to `close()` and to the caller's canceller or signal. */
@@ -499,20 +535,27 @@ export class NexusClient {
   }
 
   /** Waits for a slot, then sends with retries. */
-  private async run(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
-    if (call.cancelled) throw call.abortError();
+  private run(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
+    if (call.cancelled) return Promise.reject(call.abortError());
     const slot = this.limiter.acquire();
-    if (slot === false) throw new NexusOverloadError(call.ctx, this.limiter.maxQueued);
-    if (slot !== true) await call.wait(slot.ready, slot.cancel);
-    try {
-      return await this.withRetries(spec, call, options);
-    } finally {
-      this.limiter.release();
-    }
+    if (slot === false) return Promise.reject(new NexusOverloadError(call.ctx, this.limiter.maxQueued));
+    const release = (): void => this.limiter.release();
+    const send = (): Promise<HttpAnswer> =>
+      this.withRetries(spec, call, options).then(
+        (res) => {
+          release();
+          return res;
+        },
+        (err: unknown) => {
+          release();
+          throw err;
+        },
+      );
+    return slot === true ? send() : call.wait(slot.ready, slot.cancel).then(send);
   }
 
   private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
-    const { retries } = this.retryPolicy;
+    const { retries, maxDelayMs } = this.retryPolicy;
     const { ctx } = call;
     for (let retry = 0; ; retry++) {
       let failure: NexusError;
@@ -520,14 +563,19 @@ export class NexusClient {
       try {
         const res = await this.attempt(spec, call);
         if (res.status >= 200 && res.status < 300) return res;
-        failure = new NexusHttpError(ctx, res.status, errorStatus(res.data as Buffer));
+        const status = errorStatus(res.data as Buffer);
         retryAfterMs = parseRetryAfter(headerText(res.headers["retry-after"]));
+        // A longer wait than the channel makes is never cut short: a retry would only meet the same answer.
+        const tooLong = retryAfterMs !== undefined && retryAfterMs > maxDelayMs && (res.status === 429 || res.status === 503);
+        failure = tooLong
+          ? new NexusHttpError(ctx, res.status, status, { seconds: Math.ceil((retryAfterMs as number) / 1000), maxSeconds: Math.round(maxDelayMs / 1000) })
+          : new NexusHttpError(ctx, res.status, status);
       } catch (err) {
         if (!(err instanceof NexusError)) throw err;
         failure = err;
       }
       // A draining call ends with what its last attempt got: no retry is new work.
-      if (!failure.transient || retry >= retries || call.cancelled || call.draining) throw failure;
+      if (retry >= retries || call.cancelled || call.draining || !mayRetry(spec.method, failure)) throw failure;
       const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
       options.onRetry?.({
         retry: retry + 1,
@@ -542,8 +590,9 @@ export class NexusClient {
   }
 
   /**
-   * One HTTP attempt. Its time limit is our own timer over the whole answer (for a streamed download, over
-   * the answer's start); a time-out or a cancel ends the request and destroys its socket at once.
+   * One HTTP attempt over the channel's dispatcher. Its time limit is our own timer over the whole answer
+   * (for a streamed download, over the answer's start; undici's body time-out then bounds each pause); a
+   * time-out or a cancel aborts the request, and undici discards its connection.
    */
   private attempt(spec: RequestSpec, call: Call): Promise<HttpAnswer> {
     const { ctx } = call;
@@ -551,54 +600,99 @@ export class NexusClient {
     call.phase = "sending";
     call.sent = true;
     return new Promise<HttpAnswer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        stop();
-        settle(new NexusTimeoutError(ctx, this.timeout));
-      }, this.timeout);
+      const body = spec.body?.();
+      const signal = new AttemptSignal();
+      let settled = false;
       const settle = (fail: Error | undefined, res?: HttpAnswer): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         call.onCancel = undefined;
-        if (fail) reject(fail);
-        else resolve(res as HttpAnswer);
+        if (!fail) return resolve(res as HttpAnswer);
+        // The request ends here: its connection is dropped, and a body stream (a file, say) is closed.
+        signal.abort();
+        if (body instanceof Readable) body.destroy();
+        reject(fail);
       };
-      call.onCancel = () => {
-        stop();
-        settle(call.abortError());
+      const timer = setTimeout(() => settle(new NexusTimeoutError(ctx, this.timeout)), this.timeout);
+      call.onCancel = () => settle(call.abortError());
+      // undici takes `servername` per request too (its types do not say so): it names the connection's SNI.
+      const request: Dispatcher.RequestOptions & { servername?: string } = {
+        origin: this.origin,
+        path: this.pathOf(spec.subPath),
+        method: spec.method,
+        headers: this.baseHeaders.concat(spec.headers ?? NO_HEADERS, "x-hub-signature", spec.signature, "x-b3-traceid", ctx.traceId as string),
+        body: body as Dispatcher.RequestOptions["body"],
+        signal,
       };
-      const stop = this.exchange.send(
-        {
-          method: spec.method,
-          path: this.pathOf(spec.subPath),
-          // The channel's own headers (x-ccid, the API key...) are the exchange's; these are the call's.
-          headers: {
-            ...spec.headers,
-            "X-Hub-Signature": spec.signature,
-            "X-B3-TraceId": ctx.traceId as string,
-          },
-          body: spec.body?.(),
-          stream: spec.stream,
-          maxBytes: spec.maxBytes,
-        },
-        (err, res) => settle(err && this.failureOf(err, call, spec), res),
-      );
+      if (this.servername) request.servername = this.servername;
+      if (spec.stream) request.bodyTimeout = this.timeout;
+      try {
+        this.dispatcher.request(request, (err, data) => {
+          if (err) settle(this.failureOf(err, call));
+          else this.readAnswer(data, spec, call, settle);
+        });
+      } catch (err) {
+        settle(this.failureOf(err, call));
+      }
     });
   }
 
-  private failureOf(err: unknown, call: Call, spec: RequestSpec): NexusError {
+  /**
+   * Reads an answer into memory, bounded: a 2xx past its limit fails (before it is read when its
+   * Content-Length says so), an error answer keeps its first ERROR_BODY_LIMIT bytes; a 2xx body asked for
+   * as a stream is handed over as it is.
+   */
+  private readAnswer(data: Dispatcher.ResponseData, spec: RequestSpec, call: Call, settle: (fail: Error | undefined, res?: HttpAnswer) => void): void {
+    const status = data.statusCode;
+    const headers = data.headers as IncomingHttpHeaders;
+    const res = data.body;
+    const ok = status >= 200 && status < 300;
+    if (spec.stream && ok) return settle(undefined, { status, headers, data: res });
+    const limit = ok ? (spec.maxBytes ?? ANSWER_LIMIT) : ERROR_BODY_LIMIT;
+    const declared = Number(headers["content-length"]);
+    // A body destroyed before its end emits an abort error: it must find a listener.
+    res.on("error", (err) => settle(this.failureOf(err, call)));
+    if (ok && declared > limit) {
+      res.destroy();
+      return settle(new NexusTooLargeError(call.ctx, limit, spec.maxBytes !== undefined));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const complete = (): void => settle(undefined, { status, headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
+    res.on("data", (chunk: Buffer) => {
+      if (size + chunk.length > limit) {
+        res.destroy();
+        if (ok) return settle(new NexusTooLargeError(call.ctx, limit, spec.maxBytes !== undefined));
+        chunks.push(chunk.subarray(0, limit - size));
+        size = limit;
+        return complete();
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    res.on("end", complete);
+  }
+
+  private failureOf(err: unknown, call: Call): NexusError {
     if (call.cancelled) return call.abortError();
     // A body that failed on its own terms (a file that changed while it was sent) says so itself.
     if (err instanceof NexusError) return err;
-    if (err instanceof AnswerTooLargeError) return new NexusTooLargeError(call.ctx, err.limit, spec.maxBytes !== undefined);
-    return this.networkError(err, call);
+    return new NexusNetworkError(call.ctx, networkCode(err));
   }
+}
 
-  private networkError(err: unknown, call: Call): NexusError {
-    const e = err as { code?: string; message?: string; cause?: { code?: string } };
-    // ETIMEDOUT is the system's connect time-out, not the channel's: a network error like the others.
-    // hpagent reports a proxy's refusal as "Bad response: <status>", without a code.
-    const code = /^Bad response: \d+/.test(e.message ?? "") ? "EPROXY" : (e.cause?.code ?? e.code ?? "ERR_NETWORK");
-    return new NexusNetworkError(call.ctx, code);
-  }
+/**
+ * The code a network failure is known by. undici names a malformed answer (HTTPParserError) without a
+ * code, and a proxy's refusal of the tunnel by its text; both get one of ours.
+ */
+function networkCode(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
+  if (e.name === "HTTPParserError" || /^HPE_/.test(e.code ?? "")) return "EPROTO";
+  if (/^Proxy response \(\d+\)|Proxy Authentication Required/.test(e.message ?? "")) return "EPROXY";
+  // A TLS failure towards the origin through a proxy carries the TLS error as its cause.
+  if (e.code === "UND_ERR_PRX_TLS" && e.cause?.code) return e.cause.code;
+  return e.code ?? e.cause?.code ?? "ERR_NETWORK";
 }
 
 /** What a caller may do with one call in progress, and see of it. */

@@ -3,12 +3,10 @@ import {
   CallCanceller,
   NexusAbortError,
   NexusError,
-  NexusHttpError,
   NexusInputError,
-  NexusNetworkError,
-  NexusOverloadError,
-  NexusTooLargeError,
   describeError,
+  reachedGenesys,
+  type Reach,
   type CallOptions,
   type NexusClient,
   type Translate as ClientTranslate,
@@ -68,8 +66,12 @@ export class FlowError extends Error {
   genesysMessage?: string;
   traceId?: string;
   kind?: string;
+  /** Whether the request reached Genesys: "no", "maybe" or "yes" (see the node contract). */
+  reachedGenesys: Reach;
+  /** The wait the server asked for, in seconds, when it is longer than the channel waits. */
+  retryAfter?: number;
 
-  constructor(cause: Error, t: ClientTranslate) {
+  constructor(cause: Error, t: ClientTranslate, reach: Reach = reachedGenesys(cause)) {
     super(describeError(cause, t));
     this.name = "GenesysNexusError";
     if (cause instanceof NexusError) {
@@ -78,7 +80,9 @@ export class FlowError extends Error {
       this.genesysCode = cause.genesysCode;
       this.genesysMessage = cause.genesysMessage;
       this.traceId = cause.traceId;
+      this.retryAfter = cause.retryAfterSeconds;
     }
+    this.reachedGenesys = reach;
   }
 
   override toString(): string {
@@ -144,7 +148,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       const sent = outcome instanceof NexusAbortError ? outcome.requestSent : (canceller?.sent ?? false);
       node.warn(stopText(sent ? "unanswered" : "not-sent", { traceId, ms: STOP_DRAIN_MS }));
     } else {
-      node.warn(stopText("failed", { traceId, reach: stopText(`reach-${reachOf(outcome)}`, {}), error: describeError(outcome, errorText) }));
+      node.warn(stopText("failed", { traceId, reach: stopText(REACH_LOG_KEY[reachedGenesys(outcome)], {}), error: describeError(outcome, errorText) }));
     }
   };
 
@@ -160,9 +164,14 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       if (settled) return;
       settled = true;
       end();
-      const flowError = new FlowError(err, errorText);
+      // A message stopped with its request on the wire may have reached Genesys.
+      const reach = err instanceof StoppedError ? (canceller?.sent ? "maybe" : "no") : reachedGenesys(err);
+      const flowError = new FlowError(err, errorText, reach);
       if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
       if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
+      // Node-RED copies only message, code, stack and cause onto msg.error: what a flow decides by goes on msg.
+      msg.reachedGenesys = reach;
+      if (flowError.retryAfter !== undefined) msg.retryAfter = flowError.retryAfter;
       if (afterRequest) status.fail(err);
       else status.refuse(err);
       if (stopping) account(msg, canceller, err);
@@ -248,13 +257,8 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   });
 }
 
-/** Whether a failed request reached Genesys: it answered, it cannot have it, or it may have it. */
-function reachOf(err: Error): "answered" | "not-sent" | "unknown" {
-  if (err instanceof NexusHttpError || err instanceof NexusTooLargeError) return "answered";
-  if (err instanceof NexusInputError || err instanceof NexusOverloadError) return "not-sent";
-  if (err instanceof NexusNetworkError && !["ECONNRESET", "EPIPE"].includes(err.code)) return "not-sent";
-  return "unknown";
-}
+/** The stopping log's words for each answer of `reachedGenesys`. */
+const REACH_LOG_KEY: Record<Reach, string> = { yes: "reach-answered", no: "reach-not-sent", maybe: "reach-unknown" };
 
 /** A message ended because the node stopped before it could be sent or answered. */
 class StoppedError extends Error {}

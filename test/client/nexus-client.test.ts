@@ -1,7 +1,7 @@
 import assert from "assert/strict";
 import { promises as fsp } from "fs";
 import http from "http";
-import type { AddressInfo } from "net";
+import net, { type AddressInfo } from "net";
 import os from "os";
 import path from "path";
 import { Readable } from "stream";
@@ -13,6 +13,7 @@ import {
   NexusTimeoutError,
   NexusAbortError,
   NexusOverloadError,
+  NexusError,
   CallCanceller,
   signBody,
   type ChannelOptions,
@@ -246,15 +247,41 @@ describe("NexusClient against the simulator", () => {
   });
 
   describe("retries", () => {
-    it("retries 503, 429, 502, 504 and resets, then succeeds", async () => {
+    it("retries a GET after 503, 429, a reset, 502 and 504, then succeeds", async () => {
       const retrying = make({ retries: 5, retryBaseDelay: 5 });
       const seen: string[] = [];
-      sim.injectFaults({ kind: "status", status: 503 }, { kind: "status", status: 429 }, { kind: "reset" }, { kind: "status", status: 502 }, { kind: "status", status: 504 });
       try {
+        const up = await retrying.uploadMedia({ content: Buffer.from("abc"), filename: "a.txt" });
+        sim.injectFaults({ kind: "status", status: 503 }, { kind: "status", status: 429 }, { kind: "reset" }, { kind: "status", status: 502 }, { kind: "status", status: 504 });
+        const res = await retrying.downloadMedia(up.mediaId, { onRetry: (i) => seen.push(`${i.retry}:${i.reason}`) });
+        assert.equal(res.data.toString(), "abc");
+        assert.deepEqual(seen, ["1:503", "2:429", "3:ECONNRESET", "4:502", "5:504"]);
+      } finally {
+        retrying.close();
+      }
+    });
+
+    it("retries a POST after 503 and 429, never after a reset, 502 or 504 (Genesys may have it)", async () => {
+      const retrying = make({ retries: 5, retryBaseDelay: 5 });
+      const seen: string[] = [];
+      try {
+        sim.injectFaults({ kind: "status", status: 503 }, { kind: "status", status: 429 });
         const res = await retrying.sendMessage({ messageId: "r-1" }, { onRetry: (i) => seen.push(`${i.retry}:${i.reason}`) });
         assert.equal(res.statusCode, 200);
-        assert.deepEqual(seen, ["1:503", "2:429", "3:ECONNRESET", "4:502", "5:504"]);
+        assert.deepEqual(seen, ["1:503", "2:429"]);
         assert.equal(sim.messages.length, 1);
+        for (const fault of [{ kind: "reset" as const }, { kind: "status" as const, status: 502 }, { kind: "status" as const, status: 504 }]) {
+          sim.reset();
+          sim.injectFaults(fault);
+          await assert.rejects(retrying.sendMessage({ messageId: "r-2" }, { traceId: "feedc0de" }), (err: unknown) => {
+            assert.ok(err instanceof NexusError);
+            assert.equal(err.reachedGenesys, "maybe");
+            assert.match(err.message, /may have received it/);
+            assert.match(err.message, /feedc0de/);
+            return true;
+          });
+          assert.equal(sim.requestCount, 1, `${JSON.stringify(fault)} is not sent again`);
+        }
       } finally {
         retrying.close();
       }
@@ -308,23 +335,35 @@ describe("NexusClient against the simulator", () => {
 
   describe("lifecycle and load", () => {
     it("closes the connection of a call that timed out or was cancelled, at once", async () => {
-      const quick = make({ timeout: 300 });
+      // A server that never answers, and tells which of its connections closed.
+      const closed = new Set<number>();
+      let opened = 0;
+      const server = net.createServer((socket) => {
+        const id = ++opened;
+        socket.on("error", () => undefined);
+        socket.on("close", () => closed.add(id));
+        // Reading is what lets it see the other end close.
+        socket.resume();
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/nexus/v3`;
+      const quick = make({ baseUrl, timeout: 300 });
+      const patient = make({ baseUrl });
       try {
-        sim.injectFaults({ kind: "hang" });
         await assert.rejects(quick.sendMessage({}), NexusTimeoutError);
-        await until(() => sim.connectionCount === 0, 1000, "the timed-out connection to close");
-        sim.injectFaults({ kind: "hang" });
+        await until(() => closed.has(1), 1000, "the timed-out connection to close");
         const canceller = new CallCanceller();
         // The channel's own time limit (30 s) is far away: only the cancel can end this connection.
-        const pending = client.sendMessage({}, { canceller });
-        await until(() => sim.connectionCount === 1, 1000, "the request to arrive");
+        const pending = patient.sendMessage({}, { canceller });
+        const before = opened;
+        await until(() => opened > before, 1000, "the request to arrive");
         canceller.cancel();
         await assert.rejects(pending, NexusAbortError);
-        await until(() => sim.connectionCount === 0, 1000, "the cancelled connection to close");
-        // The next call opens a fresh connection and is answered normally.
-        assert.equal((await client.sendMessage({})).statusCode, 200);
+        await until(() => closed.has(before + 1), 1000, "the cancelled connection to close");
       } finally {
-        quick.close();
+        await quick.close();
+        await patient.close();
+        await new Promise((resolve) => server.close(resolve));
       }
     });
 

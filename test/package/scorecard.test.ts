@@ -26,13 +26,16 @@ describe("Flow Library scorecard", function () {
       checks.map(([key]) => key).sort(),
       ["D01", "D02", "D03", "N01", "N02", "P01", "P03", "P04", "P05", "P06", "P07", "P08"],
     );
-    // One known exception to "every dependency at its latest major": content-disposition 3 is ESM-only and
-    // needs Node 22, while this package supports Node 20; the 1.x line (what Express 5 uses, Node >= 18)
-    // is kept until the engines move to Node 22. Any other outdated dependency still fails.
-    const outdated = (scorecard.D03 as { packages?: string[] }).packages ?? [];
-    assert.deepEqual(outdated.filter((name) => name !== "content-disposition"), [], printed);
-    for (const [key, check] of checks) if (key !== "D03" || outdated.length === 0) assert.equal(check.test, true, `${key} failed:\n${printed}`);
-    const lines = printed.replace(/\s*›\s+Warning: D03 content-disposition is not at latest version,[^\n]*\n\s*›\s+specifies:[^\n]*/g, "");
-    assert.doesNotMatch(lines, /warn|Unable to parse|not found/i, printed);
+    // D03 wants every dependency at its latest major. Two stay behind on purpose, because the package
+    // supports Node.js 20 (see package.json engines): undici 8.x needs Node.js 22.19, and
+    // content-disposition 3 is ESM-only and needs Node.js 22 (the 1.x line is what Express 5 uses). Any
+    // other outdated dependency still fails.
+    const held = ["content-disposition", "undici"];
+    const d03 = scorecard.D03 as { test?: boolean; packages?: string[] };
+    if (!d03.test) assert.deepEqual((d03.packages ?? []).filter((name) => !held.includes(name)), [], `D03 failed:\n${printed}`);
+    for (const [key, check] of checks) if (key !== "D03") assert.equal(check.test, true, `${key} failed:\n${printed}`);
+    // The warnings for those two, each with its wrapped continuation lines, are the expected ones.
+    const rest = printed.replace(new RegExp(`^.*Warning: D03 (${held.join("|")}) is not at latest version.*\\n(?:(?!.*Warning:)\\s*›.*\\n?)*`, "gm"), "");
+    assert.doesNotMatch(rest, /warn|Unable to parse|not found/i, printed);
   });
 });

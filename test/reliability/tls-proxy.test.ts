@@ -25,8 +25,9 @@ function makeCertificates(dir: string): Record<string, string> {
 }
 
 /** A forward proxy on loopback that tunnels CONNECT requests, counting them. */
-async function forwardProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
+async function forwardProxy(): Promise<{ url: string; tunnels: string[]; auth: string[]; close(): Promise<void> }> {
   const tunnels: string[] = [];
+  const auth: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = http.createServer((_req, res) => {
     res.writeHead(405);
@@ -34,6 +35,7 @@ async function forwardProxy(): Promise<{ url: string; tunnels: string[]; close()
   });
   server.on("connect", (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
     tunnels.push(String(req.url));
+    auth.push(String(req.headers["proxy-authorization"] ?? ""));
     const [host, port] = String(req.url).split(":");
     const upstream = net.connect(Number(port), host, () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
@@ -51,6 +53,7 @@ async function forwardProxy(): Promise<{ url: string; tunnels: string[]; close()
   return {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     tunnels,
+    auth,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -145,6 +148,59 @@ describe("TLS and proxies", function () {
       assert.equal(proxy.tunnels.length, 1, "the no-proxy host went direct");
     } finally {
       await proxy.close();
+    }
+  });
+
+  it("honours the proxy node's no-proxy list by the NO_PROXY rule: host:port that port only, * every host", async () => {
+    const proxy = await forwardProxy();
+    const port = new URL(sim.baseUrl).port;
+    try {
+      for (const [noproxy, tunnelled] of [
+        [[`127.0.0.1:${port}`], false],
+        [["*"], false],
+        [["127.0.0.1:1"], true],
+        [[".example.com", "example.org"], true],
+      ] as const) {
+        const before = proxy.tunnels.length;
+        const loaded = await loadWith([tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy }], { tls: "tls1", proxy: "px" });
+        await expectOutput(loaded, { payload: { messageId: "np" } });
+        assert.equal(proxy.tunnels.length - before, tunnelled ? 1 : 0, `no-proxy ${JSON.stringify(noproxy)}`);
+        await helper.unload();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("sends the proxy node's credentials to the proxy only", async () => {
+    const proxy = await forwardProxy();
+    try {
+      await helper.load([...FLOW_NODES, tlsNode, proxyNode], [...flowFor(sim, { type: "genesys-nexus-send" }, { tls: "tls1", proxy: "px" }), tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], {
+        chan: { secret: SECRET, apiKey: API_KEY },
+        px: { username: "proxy user", password: "pr@xy:pass" },
+      });
+      const loaded = { n1: helper.getNode("n1"), out: helper.getNode("out"), caught: helper.getNode("caught"), statuses: [] };
+      await expectOutput(loaded, { payload: { messageId: "px-auth" } });
+      assert.deepEqual(proxy.auth, [`Basic ${Buffer.from("proxy user:pr@xy:pass").toString("base64")}`]);
+      assert.equal(sim.requests.at(-1)?.headers["proxy-authorization"], undefined, "never to the API");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("verifies the API's certificate against the tls-config node's servername, and refuses a name mismatch", async () => {
+    const base = { baseUrl: sim.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, retries: 0 };
+    const named = new NexusClient({ ...base, tls: { ca: fs.readFileSync(certs["ca.crt"]), servername: "localhost" } });
+    try {
+      assert.equal((await named.sendMessage({ messageId: "sni" })).statusCode, 200);
+    } finally {
+      await named.close();
+    }
+    const wrong = new NexusClient({ ...base, tls: { ca: fs.readFileSync(certs["ca.crt"]), servername: "wrong.example" } });
+    try {
+      await assert.rejects(wrong.sendMessage({}), (err: unknown) => err instanceof NexusNetworkError && /TLS certificate/.test(err.message) && err.reachedGenesys === "no");
+    } finally {
+      await wrong.close();
     }
   });
 
