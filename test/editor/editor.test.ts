@@ -160,12 +160,14 @@ describe("the editor in a real browser", function () {
 
   /** The validation message Node-RED shows on a dialog field, or null when the field is not marked. */
   const fieldError = (target: Page, selector: string): Promise<string | null> =>
-    target.evaluate((sel) => {
+    target.evaluate(async (sel) => {
       const input = $(sel);
       if (!input.hasClass("input-error")) return null;
       const tip = input.data("tooltip") as { open(instant: boolean): void; close(instant: boolean): void } | undefined;
       if (!tip) return "";
       tip.open(true);
+      // Node-RED 5 fills a popover after a tick (its open is async); 4.1 at once.
+      await new Promise((resolve) => setTimeout(resolve, 50));
       const text = [...document.querySelectorAll(".red-ui-popover")].pop()?.textContent ?? "";
       tip.close(true);
       return text;
