@@ -234,6 +234,21 @@ describe("simulator mode and channel settings: what an independent tester found 
     assert.deepEqual(statusesOf("hook").at(-1), { fill: "red", shape: "ring", text: "agent's answer refused: 404 (simulator)" });
   });
 
+  it("with httpNodeAuth set, a webhook on a simulated channel warns at deploy and shows it in its status", async () => {
+    helper.settings({ httpNodeAuth: { user: "user", pass: "$2a$08$zZWtXTja0fB1pzD4sHCMyOCMYz2Z6dNbM6tl8sJogENOMcxWV9DN." } });
+    try {
+      const flow = [TAB, simulatorChannel(), { id: "hook", z: "f1", type: "genesys-nexus-webhook", channel: "chan", url: "/auth", wires: [[]] }];
+      await helper.load([...FLOW_NODES, webhookNode, responseNode], flow, {});
+      const lines = warnings("hook");
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      assert.match(lines[0], /^This webhook \(\/auth\) is on a channel in simulator mode, and Node-RED's httpNodeAuth protects HTTP nodes: the simulated agent cannot know the password/);
+      await until(() => statusesOf("hook").at(-1)?.fill === "yellow", 3000, "the webhook's status");
+      assert.deepEqual(statusesOf("hook").at(-1), { fill: "yellow", shape: "ring", text: "httpNodeAuth blocks the agent (simulator)" });
+    } finally {
+      helper.settings({ httpNodeAuth: undefined });
+    }
+  });
+
   it("an error the simulator answers says the simulator answered, not Genesys", async () => {
     const flow = [TAB, simulatorChannel(), { id: "n1", z: "f1", type: "genesys-nexus-download", channel: "chan", wires: [["out"]] }, ...catcher];
     const loaded = await load(flow, {});
