@@ -73,10 +73,12 @@ export = function (RED: NodeAPI): void {
       maxQueued: read.number("maxQueued", config.maxQueued, { min: 0, fallback: CLIENT_DEFAULTS.maxQueued }),
       signatureEncoding: read.choice("signatureEncoding", config.signatureEncoding, ["hex", "base64"] as const, "hex"),
     };
-    config.outboxLimit = read.number("outboxLimit", config.outboxLimit, { min: 1, fallback: OUTBOX_DEFAULTS.limit });
-    for (const [name, fallback] of [["outboxMaxAge", OUTBOX_DEFAULTS.maxAgeSeconds], ["outboxProbeMax", OUTBOX_DEFAULTS.probeMaxSeconds]] as const) {
-      config[name] = read.number(name, config[name], { min: 0, above: true, fallback });
-    }
+    const outboxSettings: OutboxChannelDef = {
+      id: config.id,
+      outboxLimit: read.number("outboxLimit", config.outboxLimit, { min: 1, fallback: OUTBOX_DEFAULTS.limit }),
+      outboxMaxAge: read.number("outboxMaxAge", config.outboxMaxAge, { min: 0, above: true, fallback: OUTBOX_DEFAULTS.maxAgeSeconds }),
+      outboxProbeMax: read.number("outboxProbeMax", config.outboxProbeMax, { min: 0, above: true, fallback: OUTBOX_DEFAULTS.probeMaxSeconds }),
+    };
 
     // In simulator mode the package's simulator runs inside Node-RED and stands in for all of the below.
     const simulator = simulatorMode(RED, this, settings);
@@ -119,7 +121,7 @@ export = function (RED: NodeAPI): void {
     if (simulator) simulator.attach(this);
 
     // The outbox of the send nodes that keep what cannot be sent now (their texts are the send node's).
-    const closeOutbox = attachOutbox(RED, this, config, translator(RED, "genesys-nexus-send", sendEnglish));
+    const closeOutbox = attachOutbox(RED, this, outboxSettings, translator(RED, "genesys-nexus-send", sendEnglish));
 
     // Requests already sent may finish (as the flow nodes let them); what waits ends at once.
     this.on("close", (_removed: boolean, done: () => void) => {

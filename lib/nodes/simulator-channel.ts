@@ -370,8 +370,13 @@ export function attachSimulatedWebhook(
     label: node.name ? `"${node.name}" (${path})` : `${path} (${node.id})`,
     onTarget: (target) => {
       if (told === target.id) return;
+      const wasOther = told !== undefined;
       told = target.id;
-      if (target === self) return;
+      if (target === self) {
+        // The webhook that got the answers is gone: this one gets them now.
+        if (wasOther) node.status({ fill: "grey", shape: "ring", text: t("simulator.status") });
+        return;
+      }
       node.warn(t("simulator.not-target", { path, target: target.label }));
       node.status({ fill: "yellow", shape: "ring", text: tag(t("simulator.status-not-target")) });
     },
