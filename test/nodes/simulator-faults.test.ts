@@ -3,7 +3,7 @@ import webhookNode = require("../../nodes/genesys-nexus-webhook");
 import responseNode = require("../../nodes/genesys-nexus-webhook-response");
 import { NexusClient, NexusInputError, describeError } from "../../lib/client";
 import english from "../../lib/client/messages.json";
-import { agentTargetOf } from "../../lib/nodes/simulator-channel";
+import { ChannelSimulator, agentTargetOf, attachSimulatedWebhook } from "../../lib/nodes/simulator-channel";
 import { helper, simulator, channelNode, until, NODE_RED_DIR } from "../support";
 import { FLOW_NODES, load, outcome } from "./flow";
 
@@ -194,6 +194,34 @@ describe("simulator mode and channel settings: what an independent tester found 
       assert.equal(agentTargetOf([a, b]), a);
       assert.equal(agentTargetOf([b, b2]), b2);
       assert.equal(agentTargetOf([]), undefined);
+    });
+
+    it("when the target webhook goes, the next one gets the answers, and its status says simulator again", async () => {
+      const RED = { settings: { uiPort: 1999 } } as never;
+      const sim = new ChannelSimulator(RED, { onStart: () => undefined, onError: () => undefined });
+      const channel = { simulatedAgentTarget: (w: never) => sim.addWebhook(w) } as never;
+      const seen: Record<string, { warn: string[]; status: Array<Record<string, unknown>> }> = {};
+      const fake = (id: string) => {
+        seen[id] = { warn: [], status: [] };
+        return { id, warn: (l: string) => seen[id].warn.push(l), status: (s: object) => seen[id].status.push(s as Record<string, unknown>) };
+      };
+      const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+      try {
+        const detachA = attachSimulatedWebhook(RED, fake("a"), channel, "/a");
+        attachSimulatedWebhook(RED, fake("b"), channel, "/b");
+        await turn();
+        assert.equal(sim.agentTarget(), "http://127.0.0.1:1999/a");
+        assert.equal(seen.b.warn.length, 1);
+        assert.equal(seen.b.status.at(-1)?.text, "simulator answers another webhook (simulator)");
+        assert.deepEqual(seen.a.warn, []);
+        detachA?.();
+        await turn();
+        assert.equal(sim.agentTarget(), "http://127.0.0.1:1999/b");
+        assert.deepEqual(seen.b.status.at(-1), { fill: "grey", shape: "ring", text: "simulator" });
+        assert.equal(seen.b.warn.length, 1, "no new warning");
+      } finally {
+        await sim.close();
+      }
     });
 
     for (const order of ["first", "second"] as const) {
