@@ -1,8 +1,9 @@
 import type { NodeAPI, NodeDef } from "node-red";
-import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
+import { CLIENT_DEFAULTS, NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 import { simulatorMode } from "../lib/nodes/simulator-channel";
-import { attachOutbox, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
+import { attachOutbox, OUTBOX_DEFAULTS, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
+import { SettingReader } from "../lib/nodes/setting-check";
 import { translator } from "../lib/nodes/i18n";
 import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 import sendEnglish from "./locales/en-US/genesys-nexus-send.json";
@@ -62,14 +63,31 @@ export = function (RED: NodeAPI): void {
       return { url: proxyNode.url, noProxy: proxyNode.noproxy, username: proxyNode.credentials?.username, password: proxyNode.credentials?.password };
     };
 
+    // Settings a flow file may hold in any form: each one that cannot be used is named once, here.
+    const read = new SettingReader(RED, this);
+    const settings = {
+      mode: read.choice("mode", config.mode, ["genesys", "simulator"] as const, "genesys", true),
+      timeout: read.number("timeout", config.timeout, { min: 1, fallback: CLIENT_DEFAULTS.timeout }),
+      retries: read.number("retries", config.retries, { min: 0, fallback: CLIENT_DEFAULTS.retries }),
+      maxInFlight: read.number("maxInFlight", config.maxInFlight, { min: 1, fallback: CLIENT_DEFAULTS.maxInFlight }),
+      maxQueued: read.number("maxQueued", config.maxQueued, { min: 0, fallback: CLIENT_DEFAULTS.maxQueued }),
+      signatureEncoding: read.choice("signatureEncoding", config.signatureEncoding, ["hex", "base64"] as const, "hex"),
+    };
+    const outboxSettings: OutboxChannelDef = {
+      id: config.id,
+      outboxLimit: read.number("outboxLimit", config.outboxLimit, { min: 1, fallback: OUTBOX_DEFAULTS.limit }),
+      outboxMaxAge: read.number("outboxMaxAge", config.outboxMaxAge, { min: 0, above: true, fallback: OUTBOX_DEFAULTS.maxAgeSeconds }),
+      outboxProbeMax: read.number("outboxProbeMax", config.outboxProbeMax, { min: 0, above: true, fallback: OUTBOX_DEFAULTS.probeMaxSeconds }),
+    };
+
     // In simulator mode the package's simulator runs inside Node-RED and stands in for all of the below.
-    const simulator = simulatorMode(RED, this, config);
+    const simulator = simulatorMode(RED, this, settings);
 
     // Built on first use, so that a misconfigured channel fails the messages that use it, not the deploy.
     this.client = (): NexusClient => {
       if (client) return client;
       if (configError) throw configError;
-      if (simulator) return (client = simulator.client(config));
+      if (simulator) return (client = simulator.client(settings));
       try {
         client = new NexusClient({
           baseUrl: config.baseUrl,
@@ -77,11 +95,11 @@ export = function (RED: NodeAPI): void {
           ccid: config.ccid,
           secret: credentials.secret ?? "",
           apiKey: credentials.apiKey,
-          timeout: Number(config.timeout),
-          retries: config.retries === "" || config.retries === undefined ? undefined : Number(config.retries),
-          signatureEncoding: config.signatureEncoding,
-          maxInFlight: config.maxInFlight === "" ? undefined : Number(config.maxInFlight),
-          maxQueued: config.maxQueued === "" ? undefined : Number(config.maxQueued),
+          timeout: settings.timeout,
+          retries: settings.retries,
+          signatureEncoding: settings.signatureEncoding,
+          maxInFlight: settings.maxInFlight,
+          maxQueued: settings.maxQueued,
           userAgent: "node-red-genesys-messaging",
           tls: tlsOptions(),
           proxy: proxyOptions(),
@@ -103,7 +121,7 @@ export = function (RED: NodeAPI): void {
     if (simulator) simulator.attach(this);
 
     // The outbox of the send nodes that keep what cannot be sent now (their texts are the send node's).
-    const closeOutbox = attachOutbox(RED, this, config, translator(RED, "genesys-nexus-send", sendEnglish));
+    const closeOutbox = attachOutbox(RED, this, outboxSettings, translator(RED, "genesys-nexus-send", sendEnglish));
 
     // Requests already sent may finish (as the flow nodes let them); what waits ends at once.
     this.on("close", (_removed: boolean, done: () => void) => {

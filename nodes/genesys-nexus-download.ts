@@ -1,9 +1,10 @@
 import type { NodeAPI, Node } from "node-red";
 import { evaluateProperty, handleApiCall, settingText } from "../lib/nodes/api-node";
-import { translator } from "../lib/nodes/i18n";
+import { channelTranslator, translator } from "../lib/nodes/i18n";
 import { mediaIdReader, type MediaIdDef } from "../lib/nodes/media-id";
 import english from "./locales/en-US/genesys-nexus-download.json";
 import { guardedConstructor } from "../lib/nodes/guarded-constructor";
+import { SettingReader } from "../lib/nodes/setting-check";
 
 interface DownloadDef extends MediaIdDef {
   /** Optional file path to write large media to instead of a Buffer (typed input). */
@@ -22,7 +23,8 @@ export = function (RED: NodeAPI): void {
     const mediaIdOf = mediaIdReader(RED, node, config);
     const saveTo = settingText(config.saveTo);
     const saveToType = settingText(config.saveToType) || "str";
-    const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : undefined;
+    // Empty, or a value it cannot use (named in the log once), is the channel's limit (16 MiB unless set).
+    const maxBytes = new SettingReader(RED, node).number("maxBytes", config.maxBytes, { min: 0, above: true, fallback: 0, fallbackText: channelTranslator(RED)("setting.channel-limit") }) || undefined;
     const targetOf = async (msg: Parameters<typeof mediaIdOf>[0]): Promise<string | undefined> => {
       if (saveToType === "str" && saveTo.trim() === "") return undefined;
       const target = await evaluateProperty(RED, node, saveTo, saveToType, msg);

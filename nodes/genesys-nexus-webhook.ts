@@ -11,7 +11,8 @@ import { RateLog } from "../lib/nodes/rate-log";
 import { rawBodyOf, type CapturedRequest } from "../lib/nodes/raw-body-capture";
 import { adminPathOf, describeOwner, mountWebhookRoute } from "../lib/nodes/webhook-route";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
-import { simulatorStatusTag } from "../lib/nodes/simulator-channel";
+import { SettingReader } from "../lib/nodes/setting-check";
+import { attachSimulatedWebhook, simulatorStatusTag } from "../lib/nodes/simulator-channel";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
 
 interface WebhookDef extends NodeDef {
@@ -22,12 +23,6 @@ interface WebhookDef extends NodeDef {
   contextStore?: string;
   remember?: number | string;
   maxBodyBytes?: number | string;
-}
-
-/** A positive number from a setting, else the fallback; at most what a timer can wait (2^31-1 ms). */
-function numberOr(value: unknown, fallback: number): number {
-  const n = typeof value === "number" || typeof value === "string" ? Number(value) : NaN;
-  return value !== "" && Number.isFinite(n) && n > 0 ? Math.min(n, 2_147_483_647) : fallback;
 }
 
 /** How long a node that stops waits for its dedupe store to write what is pending and disconnect. */
@@ -45,10 +40,13 @@ export = function (RED: NodeAPI): void {
     if (typeof config.url !== "string") config.url = "";
     // The route's path as the core http in node takes it: a leading "/" added, nothing else changed.
     const path = config.url ? (config.url.startsWith("/") ? config.url : `/${config.url}`) : "";
-    const replyTimeout = numberOr(config.replyTimeout, 8000);
-    const remember = numberOr(config.remember, 1000);
+    // Each setting it cannot use is named once in the log, with the default used instead.
+    const read = new SettingReader(RED, node);
+    const numberOr = (name: string, value: unknown, fallback: number): number => Math.min(read.number(name, value, { min: 0, above: true, fallback }), 2_147_483_647);
+    const replyTimeout = numberOr("replyTimeout", config.replyTimeout, 8000);
+    const remember = numberOr("remember", config.remember, 1000);
     // A body must be complete within the reply timeout: Genesys waits 10 s for the whole answer.
-    const limit = numberOr(config.maxBodyBytes, 1024 * 1024);
+    const limit = numberOr("maxBodyBytes", config.maxBodyBytes, 1024 * 1024);
     const redisUrl = node.credentials?.redisUrl;
     const warnRate = (first: string, repeated: (count: number, seconds: number) => string): RateLog => new RateLog((line) => node.warn(line), first, repeated);
     const badSignatures = warnRate(t("errors.bad-signature"), (count, seconds) => t("errors.bad-signatures", { count, seconds }));
@@ -89,7 +87,7 @@ export = function (RED: NodeAPI): void {
       node.error(secretProblem ? t("errors.channel-problem", { problem: describeError(secretProblem, clientErrorTranslator(RED)) }) : t("errors.no-channel"));
     }
     // On a simulated channel this webhook is where the simulated agent answers.
-    const detachAgent = channel?.simulatedAgentTarget?.(path);
+    const detachAgent = channel && attachSimulatedWebhook(RED, node, channel, path);
     if (replyTimeout > 10_000) node.warn(t("errors.reply-timeout-long", { ms: replyTimeout }));
     if (simulated && shown === "") node.status({ fill: "grey", shape: "ring", text: simulated.idle });
 

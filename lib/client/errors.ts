@@ -93,8 +93,9 @@ export function describeError(err: Error, t: Translate): string {
 
 /** Input that cannot be sent (a number as upload payload, a non-JSON string, a missing media id). */
 export class NexusInputError extends NexusError {
-  constructor(code: string, params?: MessageParams) {
-    super("input", [[code, params]]);
+  /** One problem by its code, or several at once (each a sentence of its own, in order). */
+  constructor(code: string | MessagePart[], params?: MessageParams) {
+    super("input", typeof code === "string" ? [[code, params]] : code);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   NexusStalledError,
   NexusTimeoutError,
   NexusTooLargeError,
+  type MessagePart,
   type RequestContext,
 } from "./errors";
 import { encodeMessageBody } from "./message-body";
@@ -168,7 +169,8 @@ interface RequestSpec {
 const JSON_HEADERS = ["content-type", "application/json"];
 const NO_HEADERS: string[] = [];
 
-const DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024, maxDownloadBytes: 16 * 1024 * 1024 };
+/** What a channel uses for a setting it is not given (or cannot use). */
+export const CLIENT_DEFAULTS = { timeout: 30_000, retries: 3, maxInFlight: 64, maxQueued: 10_000, maxStreamBytes: 4 * 1024 * 1024 * 1024, maxDownloadBytes: 16 * 1024 * 1024 };
 
 // A header value is latin1 on the wire (RFC 9110, 5.5): a character past U+00FF would be cut to its low
 // byte (U+010A to a line feed, starting a header of its own), and control characters (C0, DEL and C1)
@@ -244,10 +246,21 @@ export class NexusClient {
   private onIdle: (() => void) | undefined;
 
   constructor(options: ChannelOptions) {
-    for (const [field, value] of Object.entries({ "base URL": options.baseUrl, "channel id": options.channelId, "contact center id": options.ccid, secret: options.secret, "API key": options.apiKey })) {
+    // Everything that is missing is named at once, in the order of the editor's fields, so that a user
+    // fills them in together rather than learning of one at each deploy.
+    const missing: MessagePart[] = [];
+    for (const [field, value, code] of [
+      ["base URL", options.baseUrl, "config-no-base-url"],
+      ["channel id", options.channelId, "config-no-channel-id"],
+      ["contact center id", options.ccid, "config-no-ccid"],
+      ["secret", options.secret, "config-secret"],
+      ["API key", options.apiKey, undefined],
+    ] as const) {
       const name = unsetEnvVar(value);
-      if (name) throw new NexusInputError("config-env-unset", { field, name });
+      if (name) missing.push(["config-env-unset", { field, name }]);
+      else if (code && (typeof value !== "string" || (code === "config-secret" ? value === "" : value.trim() === ""))) missing.push([code]);
     }
+    if (missing.length > 0) throw new NexusInputError(missing);
     const baseUrl = checkText(options.baseUrl, "config-no-base-url");
     let url: URL;
     try {
@@ -270,14 +283,14 @@ export class NexusClient {
     }
     this.secret = options.secret;
     this.encoding = options.signatureEncoding === "base64" ? "base64" : "hex";
-    this.timeout = positiveInt(options.timeout, DEFAULTS.timeout, 1, TIMER_MAX_MS);
+    this.timeout = positiveInt(options.timeout, CLIENT_DEFAULTS.timeout, 1, TIMER_MAX_MS);
     this.retryPolicy = {
-      retries: positiveInt(options.retries, DEFAULTS.retries),
+      retries: positiveInt(options.retries, CLIENT_DEFAULTS.retries),
       baseDelayMs: positiveInt(options.retryBaseDelay, DEFAULT_RETRY_POLICY.baseDelayMs, 0, TIMER_MAX_MS),
       maxDelayMs: positiveInt(options.maxRetryDelay, DEFAULT_RETRY_POLICY.maxDelayMs, 0, TIMER_MAX_MS),
     };
-    this.maxStreamBytes = positiveInt(options.maxStreamBytes, DEFAULTS.maxStreamBytes, 1);
-    this.maxDownloadBytes = positiveInt(options.maxDownloadBytes, DEFAULTS.maxDownloadBytes, 1);
+    this.maxStreamBytes = positiveInt(options.maxStreamBytes, CLIENT_DEFAULTS.maxStreamBytes, 1);
+    this.maxDownloadBytes = positiveInt(options.maxDownloadBytes, CLIENT_DEFAULTS.maxDownloadBytes, 1);
     this.origin = url.origin;
     this.requestPath = url.pathname.replace(/\/+$/, "") + `/channels/${encodeURIComponent(this.channelId)}`;
     this.query = url.search;
@@ -286,8 +299,8 @@ export class NexusClient {
     if (typeof options.apiKey === "string" && options.apiKey !== "") this.baseHeaders.push("x-api-key", headerSafe(options.apiKey, "API key"));
     this.emptySignature = signBody(EMPTY, this.secret, this.encoding);
 
-    const maxInFlight = positiveInt(options.maxInFlight, DEFAULTS.maxInFlight, 1);
-    this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, DEFAULTS.maxQueued));
+    const maxInFlight = positiveInt(options.maxInFlight, CLIENT_DEFAULTS.maxInFlight, 1);
+    this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, CLIENT_DEFAULTS.maxQueued));
     this.servername = url.protocol === "https:" && options.tls?.servername ? options.tls.servername : undefined;
     this.dispatcher = createDispatcher(url, {
       connections: maxInFlight,

@@ -13,7 +13,7 @@ import {
 } from "../client";
 import { channelTranslator, clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
-import { simulatorStatusTag, type ChannelMode } from "./simulator-channel";
+import { simulatorStatusTag, type ChannelMode, type SimulatedWebhook } from "./simulator-channel";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
 export interface ChannelConfigNode extends Node {
@@ -30,8 +30,8 @@ export interface ChannelConfigNode extends Node {
   readonly channelId: string;
   /** `simulator` when the channel runs the package's simulator inside Node-RED (lib/nodes/simulator-channel). */
   readonly mode?: ChannelMode;
-  /** In simulator mode: makes the webhook at `path` the simulated agent's target; returns what undoes it. */
-  simulatedAgentTarget?(path: string): () => void;
+  /** In simulator mode: adds a webhook node the simulated agent may answer (see `agentTargetOf`); returns what undoes it. */
+  simulatedAgentTarget?(webhook: SimulatedWebhook): () => void;
   /** In simulator mode: the API base URL of the channel's simulator, once it listens. */
   simulatorBaseUrl?(): string | undefined;
 }
@@ -122,7 +122,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
 ): void {
   const channel = channelNodeOf(RED, channelId);
   const status = new NodeStatus(node, t, api.verb, channelProblemText(RED), channel?.mode === "simulator" ? simulatorStatusTag(RED) : undefined);
-  const errorText = clientErrorTranslator(RED);
+  const errorText = clientErrorTranslator(RED, channel?.mode === "simulator");
   const stopText = stoppingTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
   else {
@@ -263,13 +263,24 @@ const REACH_LOG_KEY: Record<Reach, string> = { yes: "reach-answered", no: "reach
 /** A message ended because the node stopped before it could be sent or answered. */
 class StoppedError extends Error {}
 
-/** What a channel lacks, as a short status ("channel: no secret"), for errors of its configuration. */
+/** Settings the client names when they are missing, with their short name in a status. */
+const MISSING_CODES: ReadonlySet<string> = new Set(["config-no-base-url", "config-no-channel-id", "config-no-ccid", "config-secret"]);
+
+/**
+ * What a channel lacks, as a short status, for errors of its configuration: every missing field at once
+ * ("channel: no base URL, channel id, contact center id, secret"), then any other problem ("channel:
+ * SECRET not set"), joined by "; ".
+ */
 export function channelProblemText(RED: NodeAPI): (err: Error) => string | undefined {
-  const t = channelTranslator(RED);
+  const channelText = channelTranslator(RED);
   return (err) => {
     if (!(err instanceof NexusInputError)) return undefined;
-    const [code, params] = err.parts[0] ?? [];
-    return code?.startsWith("config-") ? t(`problem.${code}`, params) : undefined;
+    const parts = err.parts.filter(([code]) => code.startsWith("config-"));
+    if (parts.length === 0) return undefined;
+    const missing = parts.filter(([code]) => MISSING_CODES.has(code));
+    const texts = missing.length > 1 ? [channelText("problem.missing", { fields: missing.map(([code]) => channelText(`problem.field.${code}`)).join(", ") })] : [];
+    for (const [code, params] of parts) if (missing.length <= 1 || !MISSING_CODES.has(code)) texts.push(channelText(`problem.${code}`, params));
+    return texts.join("; ");
   };
 }
 

@@ -49,7 +49,12 @@ export function channelTranslator(RED: NodeAPI): Translate {
  * The client's error sentences in the runtime's language. They live in the channel node's catalog under
  * `errors.<code>`, whose English is the client's own (messages.json; a test keeps the two the same).
  */
-export function clientErrorTranslator(RED: NodeAPI): ClientTranslate {
+export function clientErrorTranslator(RED: NodeAPI, simulated = false): ClientTranslate {
   const t = channelTranslator(RED);
-  return (code, params) => t(`errors.${code}`, params);
+  if (!simulated) return (code, params) => t(`errors.${code}`, params);
+  // On a simulated channel the answers come from the simulator: the sentences that name who answered say so.
+  return (code, params) => (SIMULATED_CODES.has(code) ? t(`simulator.errors.${code}`, params) : t(`errors.${code}`, params));
 }
+
+/** Client sentences worded otherwise on a simulated channel (`simulator.errors.*` in the channel's catalog). */
+const SIMULATED_CODES: ReadonlySet<string> = new Set(["http", "http-detail"]);

@@ -74,7 +74,7 @@ export class OutboxHub {
     private readonly config: OutboxChannelDef,
     private readonly t: Translate,
   ) {
-    this.errorText = clientErrorTranslator(RED);
+    this.errorText = clientErrorTranslator(RED, channel.mode === "simulator");
     this.onFlows = (running) => () => {
       this.flowsRunning = running;
       // Messages in transit through the nodes after the send node may be dropped as they stop: name them.
@@ -259,7 +259,7 @@ export function handleOutboxSend(
 ): void {
   const channel = channelId ? (RED.nodes.getNode(channelId) as OutboxChannel | null) : null;
   const hub = channel?.outboxHub;
-  const errorText = clientErrorTranslator(RED);
+  const errorText = clientErrorTranslator(RED, channel?.mode === "simulator");
   let outboxShown = false;
   // The busy/done status of direct sends, shown while the outbox is empty.
   const status = new NodeStatus({ status: (s: object) => (outboxShown ? undefined : node.status(s)) } as unknown as Node, t, "sending", channelProblemText(RED));

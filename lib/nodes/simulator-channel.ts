@@ -1,10 +1,12 @@
 import { randomBytes } from "crypto";
-import type { Server } from "http";
+import { STATUS_CODES, type Server } from "http";
 import https from "https";
 import type { NodeAPI } from "node-red";
 import { NexusClient, type ChannelOptions } from "../client";
 import { SIMULATOR_DEFAULTS, startSimulator, type NexusSimulator } from "../simulator";
+import type { Delivery } from "../simulator/agent-side";
 import { channelTranslator } from "./i18n";
+import { RateLog } from "./rate-log";
 
 /**
  * A channel's `mode` (node contract): `genesys` talks to the base URL it is given; `simulator` runs the
@@ -63,6 +65,33 @@ export function localWebhookUrl(RED: NodeAPI, path: string): string | undefined 
   return `${secure ? "https" : "http"}://${host}:${port}${root.startsWith("/") || root === "" ? root : `/${root}`}${below}`;
 }
 
+/** A webhook node on a simulated channel, as the channel's simulator knows it. */
+export interface SimulatedWebhook {
+  /** The node's id: with the path, it makes the choice of the agent's target deterministic. */
+  id: string;
+  /** The route's path, e.g. `/genesys/agent`. */
+  path: string;
+  /** How a log line names the node: its name and path. */
+  label: string;
+  /** Told (once the webhooks of a deploy are all known) which webhook the simulated agent answers. */
+  onTarget(target: SimulatedWebhook): void;
+  /** Told, when this webhook is the target, that a delivery to it was refused: the warning line and a short reason. */
+  onUndelivered(line: string, reason: string): void;
+}
+
+/**
+ * The webhook the simulated agent answers among those on one channel. Genesys has one webhook URL per
+ * channel, so the simulator has one target too: the webhook whose path comes first in code-point order,
+ * then the lowest node id (the same after every deploy and restart, whatever order the nodes start in).
+ */
+export function agentTargetOf<T extends { id: string; path: string }>(webhooks: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const w of webhooks) {
+    if (!best || w.path < best.path || (w.path === best.path && w.id < best.id)) best = w;
+  }
+  return best;
+}
+
 /**
  * The simulator a channel in `simulator` mode runs inside Node-RED: on loopback, on a port the system picks,
  * with a secret of its own made at start (so nothing is typed and nothing guessable is accepted), and with
@@ -72,8 +101,9 @@ export class ChannelSimulator {
   readonly channelId = SIMULATOR_DEFAULTS.channelId;
   readonly ccid = SIMULATOR_DEFAULTS.ccid;
   readonly secret = randomBytes(24).toString("base64url");
-  /** Webhook paths on this Node-RED that use the channel; the agent answers to the newest. */
-  private readonly webhooks: string[] = [];
+  /** Webhooks on this Node-RED that use the channel; the agent answers one of them (`agentTargetOf`). */
+  private readonly webhooks: SimulatedWebhook[] = [];
+  private announce: NodeJS.Immediate | undefined;
   private readonly started: Promise<NexusSimulator>;
   /** The simulator's API base URL once it listens. */
   baseUrl: string | undefined;
@@ -82,7 +112,13 @@ export class ChannelSimulator {
   constructor(
     private readonly RED: NodeAPI,
     /** Told the simulator's address once it listens, or why it could not start. */
-    events: { onStart(baseUrl: string): void; onError(err: Error): void; log?(line: string): void },
+    events: {
+      onStart(baseUrl: string): void;
+      onError(err: Error): void;
+      log?(line: string): void;
+      /** A delivery to `url` ended unanswered; `webhook` is the target it was meant for, if it still exists. */
+      onUndelivered?(delivery: Delivery, url: string, webhook: SimulatedWebhook | undefined): void;
+    },
   ) {
     this.started = startSimulator({
       host: "127.0.0.1",
@@ -94,7 +130,11 @@ export class ChannelSimulator {
       recordLimit: 100,
       messageLimit: 100,
       maxStoredMediaBytes: 64 * 1024 * 1024,
-      agent: { webhookUrl: () => this.agentTarget(), acceptAnyCertificate: true },
+      agent: {
+        webhookUrl: () => this.agentTarget(),
+        acceptAnyCertificate: true,
+        onUndelivered: (delivery, url) => events.onUndelivered?.(delivery, url, this.webhooks.find((w) => this.urlOf(w) === url)),
+      },
       log: events.log,
     });
     this.started.then(
@@ -106,22 +146,41 @@ export class ChannelSimulator {
     );
   }
 
-  /** The URL the simulated agent posts to now, if a webhook node uses the channel. */
-  agentTarget(): string | undefined {
-    const path = this.webhooks[this.webhooks.length - 1];
-    return path === undefined ? undefined : localWebhookUrl(this.RED, path);
+  private urlOf(webhook: SimulatedWebhook): string | undefined {
+    return localWebhookUrl(this.RED, webhook.path);
   }
 
-  /** Makes the webhook at `path` the agent's target; returns what undoes it (when that node closes). */
-  addWebhook(path: string): () => void {
-    this.webhooks.push(path);
+  /** The URL the simulated agent posts to now, if a webhook node uses the channel. */
+  agentTarget(): string | undefined {
+    const target = agentTargetOf(this.webhooks);
+    return target && this.urlOf(target);
+  }
+
+  /**
+   * Adds a webhook node that uses the channel; returns what removes it (when that node closes). Once the
+   * nodes of a deploy have started, every webhook is told which one the agent answers.
+   */
+  addWebhook(webhook: SimulatedWebhook): () => void {
+    this.webhooks.push(webhook);
+    this.changed();
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
-      const at = this.webhooks.lastIndexOf(path);
+      const at = this.webhooks.indexOf(webhook);
       if (at >= 0) this.webhooks.splice(at, 1);
+      this.changed();
     };
+  }
+
+  /** Tells the webhooks their target after the nodes of this deploy have all started (they start in one turn). */
+  private changed(): void {
+    if (this.announce) return;
+    this.announce = setImmediate(() => {
+      this.announce = undefined;
+      const target = agentTargetOf(this.webhooks);
+      if (target) for (const w of [...this.webhooks]) w.onTarget(target);
+    });
   }
 
   /**
@@ -141,6 +200,8 @@ export class ChannelSimulator {
 
   /** Stops the simulator and frees its port; never rejects. */
   close(): Promise<void> {
+    if (this.announce) clearImmediate(this.announce);
+    this.announce = undefined;
     this.closing ??= this.started.then(
       (sim) => sim.close(),
       () => undefined,
@@ -197,14 +258,24 @@ export interface ChannelSimulatorHooks {
   secretProblem(): unknown;
   channelId: string;
   mode?: ChannelMode;
-  simulatedAgentTarget?(path: string): () => void;
+  simulatedAgentTarget?(webhook: SimulatedWebhook): () => void;
   simulatorBaseUrl?(): string | undefined;
 }
 
 interface LoggingNode {
   log(text: string): void;
+  warn(text: string): void;
   error(text: string): void;
   debug(text: string): void;
+}
+
+/** Why a delivery failed, from its last attempt: "HTTP 401 Unauthorized" or the network error. */
+function failureOf(delivery: Delivery): { reason: string; status: number } {
+  const last = delivery.attempts[delivery.attempts.length - 1];
+  if (!last) return { reason: "-", status: 0 };
+  if (last.status === 0) return { reason: last.error ?? "no answer", status: 0 };
+  const text = `HTTP ${last.status}${STATUS_CODES[last.status] ? ` ${STATUS_CODES[last.status]}` : ""}`;
+  return { reason: last.error ? `${text}, ${last.error}` : text, status: last.status };
 }
 
 function numberSetting(value: unknown): number | undefined {
@@ -218,10 +289,28 @@ function numberSetting(value: unknown): number | undefined {
 export function simulatorMode(RED: NodeAPI, node: LoggingNode, config: ChannelSettings): SimulatorMode | undefined {
   if (channelMode(config.mode) !== "simulator") return undefined;
   const t = channelTranslator(RED);
+  // A refused delivery is said on the webhook it was meant for (else on the channel), at most once a minute
+  // with a count: the agent would otherwise give up without a word.
+  let refusals: RateLog | undefined;
+  let refusalLine: string | undefined;
+  let warnTo: (line: string) => void = (line) => node.warn(line);
   const simulator = new ChannelSimulator(RED, {
     onStart: (baseUrl) => node.log(t("simulator.started", { url: baseUrl })),
     onError: (err) => node.error(t("simulator.failed", { message: err.message })),
     log: (line) => node.debug(line),
+    onUndelivered: (delivery, url, webhook) => {
+      const { reason, status } = failureOf(delivery);
+      const hint = status === 401 || status === 403 ? ` ${t(httpNodeAuthOf(RED) ? "simulator.hint-http-auth" : "simulator.hint-auth")}` : status === 404 ? ` ${t("simulator.hint-404")}` : "";
+      const line = t("simulator.undelivered", { url, reason }) + hint;
+      warnTo = webhook ? (l) => webhook.onUndelivered(l, status ? String(status) : reason) : (l) => node.warn(l);
+      // A new reason is said at once; the same one again is counted.
+      if (refusalLine !== line) {
+        refusals?.flush();
+        refusalLine = line;
+        refusals = new RateLog((l) => warnTo(l), line, (count, seconds) => t("simulator.undelivered-repeated", { count, seconds }));
+      }
+      refusals?.hit();
+    },
   });
   return {
     client: (settings) =>
@@ -238,10 +327,72 @@ export function simulatorMode(RED: NodeAPI, node: LoggingNode, config: ChannelSe
       channel.channelId = simulator.channelId;
       channel.verificationSecrets = () => [simulator.secret];
       channel.secretProblem = () => undefined;
-      channel.simulatedAgentTarget = (path) => simulator.addWebhook(path);
+      channel.simulatedAgentTarget = (webhook) => simulator.addWebhook(webhook);
       channel.simulatorBaseUrl = () => simulator.baseUrl;
     },
-    close: () => simulator.close(),
+    close: () => {
+      refusals?.flush();
+      return simulator.close();
+    },
+  };
+}
+
+/** Whether Node-RED asks HTTP nodes' callers for a password (`httpNodeAuth` in its settings). */
+export function httpNodeAuthOf(RED: NodeAPI): boolean {
+  try {
+    const auth = (RED.settings as unknown as { httpNodeAuth?: unknown }).httpNodeAuth;
+    return typeof auth === "object" && auth !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A webhook node on a simulated channel: registers it with the channel's simulator and says, in its log
+ * and status, what keeps the simulated agent's answers from reaching it (`httpNodeAuth`, which the agent
+ * cannot pass; another webhook being the agent's one target; a delivery refused). Returns what undoes it.
+ */
+export function attachSimulatedWebhook(
+  RED: NodeAPI,
+  node: { id: string; name?: string; warn(text: string): void; status(status: object): void },
+  channel: ChannelSimulatorHooks,
+  path: string,
+): (() => void) | undefined {
+  if (!channel.simulatedAgentTarget) return undefined;
+  const t = channelTranslator(RED);
+  const tag = (text: string): string => t("simulator.tagged", { text });
+  let closed = false;
+  let told: string | undefined;
+  const later = (fn: () => void): void => void setImmediate(() => closed || fn());
+  const self: SimulatedWebhook = {
+    id: node.id,
+    path,
+    label: node.name ? `"${node.name}" (${path})` : `${path} (${node.id})`,
+    onTarget: (target) => {
+      if (told === target.id) return;
+      const wasOther = told !== undefined;
+      told = target.id;
+      if (target === self) {
+        // The webhook that got the answers is gone: this one gets them now.
+        if (wasOther) node.status({ fill: "grey", shape: "ring", text: t("simulator.status") });
+        return;
+      }
+      node.warn(t("simulator.not-target", { path, target: target.label }));
+      node.status({ fill: "yellow", shape: "ring", text: tag(t("simulator.status-not-target")) });
+    },
+    onUndelivered: (line, reason) => {
+      node.warn(line);
+      node.status({ fill: "red", shape: "ring", text: tag(t("simulator.status-undelivered", { reason })) });
+    },
+  };
+  if (httpNodeAuthOf(RED)) {
+    node.warn(t("simulator.http-auth", { path }));
+    later(() => node.status({ fill: "yellow", shape: "ring", text: tag(t("simulator.status-http-auth")) }));
+  }
+  const detach = channel.simulatedAgentTarget(self);
+  return () => {
+    closed = true;
+    detach();
   };
 }
 

@@ -32,6 +32,11 @@ export interface AgentOptions {
   redeliveryDelayMs?: number;
   /** Digest encoding of the signature sent (default hex). */
   signatureEncoding?: SignatureEncoding;
+  /**
+   * Told when a delivery to `url` ends without a 2xx answer with a messageId (after any redeliveries):
+   * refused (4xx), failing (5xx), late or unreachable. The last attempt says how.
+   */
+  onUndelivered?: (delivery: Delivery, url: string) => void;
 }
 
 export interface DeliveryAttempt {
@@ -147,6 +152,13 @@ export class AgentSide {
       if (result.status !== 0 && result.status < 500) break;
     }
     delivery.finished = true;
+    if (!delivery.answered && !this.closed) {
+      try {
+        this.options.onUndelivered?.(delivery, url);
+      } catch (err) {
+        this.log(`agent: ${(err as Error).message}`);
+      }
+    }
     return delivery;
   }
 
