@@ -62,7 +62,11 @@ export function adminPathOf(RED: NodeAPI, path: string): string | undefined {
       if (first !== undefined && (layer.route || first !== "")) served.add(fold(first));
     }
   }
-  return served.has(segment) ? `/${[adminRoot, segment].filter((p) => p !== "").join("/")}` : undefined;
+  // Below an admin root of its own (/admin), a pattern (`/admin/*`, `/admin/:x`) would take the editor's
+  // paths as well: refused like them. On a root shared by all (/), a pattern is an ordinary catch-all, and
+  // the capture never takes what the admin app answers (adminAnswersPost).
+  const pattern = adminRoot !== "" && /[:*?+()[\]]/.test(segment);
+  return served.has(segment) || pattern ? `/${[adminRoot, segment].filter((p) => p !== "").join("/")}` : undefined;
 }
 
 /** Which node a route on the node app belongs to, for the warning about a shared path. */
