@@ -1,6 +1,7 @@
 import type { Node, NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
 import { httpNodeChain } from "./http-node-chain";
+import { writeJson } from "../http/write-json";
 import { matches, rawBodyCapture, routerOf, type ExpressApp, type ExpressLayer, type ExpressRoute, type RawBodyCapture } from "./raw-body-capture";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -187,9 +188,7 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
       res.destroy();
       return;
     }
-    res.statusCode = 500;
-    res.setHeader("Content-Type", "application/json; charset=utf-8");
-    res.end('{"error":"Internal Server Error"}');
+    writeJson(res, 500, { error: "Internal Server Error" });
   };
   app.post(options.path, ...httpNodeChain(RED, node), options.handler, errorHandler);
   const stack = routerOf(app)?.stack ?? [];
