@@ -96,6 +96,23 @@ describe("a webhook on a route pattern leaves the editor working", function () {
       });
     }
 
+    it("refuses the editor's paths for what they are: a core http in on /icons gets POSTs, the webhook there is refused", async () => {
+      const before = nodeRed.log().length;
+      assert.equal((await deploy(nodeRed.base, [...deployed, echo, core("core-icons", "/icons"), webhook("hook-icons", "/icons")])).status, 204);
+      // The editor serves /icons for GET only: a POST there reaches the node routes.
+      let res = new Response(null, { status: 404 });
+      for (let i = 0; i < 100 && res.status === 404; i++) {
+        if (i > 0) await delay(100);
+        res = await fetch(`${nodeRed.base}/icons`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ to: "core" }) });
+      }
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { to: "core" });
+      const log = nodeRed.log().slice(before);
+      assert.match(log, /\[error\] \[genesys-nexus-webhook:hook-icons\] The path \/icons is served by Node-RED's editor/);
+      assert.doesNotMatch(log, /never reach/);
+      assert.equal((await deploy(nodeRed.base, [])).status, 204);
+    });
+
     it("deploys twice next to a core http in on * as well, and again after a restart", async () => {
       const flows = [...deployed, echo, core("core-star", "*"), webhook("hook", "/:a")];
       for (let i = 0; i < 2; i++) assert.equal((await deploy(nodeRed.base, flows)).status, 204);
