@@ -96,6 +96,16 @@ describe("a webhook on a route pattern leaves the editor working", function () {
       });
     }
 
+    it("leaves the routes nodes add to the admin app theirs: the inject button works next to a webhook on /:a/:b", async () => {
+      const inject = { id: "inj", type: "inject", z: "t1", props: [{ p: "payload" }], payload: "", payloadType: "date", repeat: "", once: false, x: 100, y: 300, wires: [] };
+      assert.equal((await deploy(nodeRed.base, [...deployed, inject, webhook("hook", "/:a/:b")])).status, 204);
+      assert.equal(await settled(nodeRed.base, "/foo/bar", 200), 200);
+      // The editor's inject button: POST /inject/:id with a JSON body that the inject node's route reads.
+      const res = await fetch(`${nodeRed.base}/inject/inj`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ __user_inject_props__: [{ p: "payload", v: "hi", vt: "str" }] }) });
+      assert.equal(res.status, 200, await res.text());
+      assert.equal((await deploy(nodeRed.base, [])).status, 204);
+    });
+
     it("refuses the editor's paths for what they are: a core http in on /icons gets POSTs, the webhook there is refused", async () => {
       const before = nodeRed.log().length;
       assert.equal((await deploy(nodeRed.base, [...deployed, echo, core("core-icons", "/icons"), webhook("hook-icons", "/icons")])).status, 204);
