@@ -100,4 +100,18 @@ describe("a webhook's path shared with, or overlapping, other routes", function 
     const statuses = nodeRed.log().split("[debug:dbg]").slice(1).join("");
     assert.equal((statuses.match(/path shared/g) ?? []).length, 1, statuses);
   });
+
+  it("clears the status once the route in front is gone", async () => {
+    const before = nodeRed.log().length;
+    const statuses = (): string => nodeRed.log().slice(before).split("[debug:dbg]").slice(1).join("");
+    // Only agent-1 stops: agent-2 keeps running and is told at the next flows:started.
+    await nodeRed.deploy(flows.filter((n) => n.id !== "agent-1"), "nodes");
+    await until(() => /id: 'agent-2'/.test(statuses()), 10_000, "the status of the webhook left");
+    assert.doesNotMatch(statuses(), /path shared|yellow/, statuses());
+    // Told after the deploy has started (flows:started), not as a node that stops and starts again.
+    const deployLog = nodeRed.log().slice(before);
+    const started = deployLog.indexOf("Started modified nodes");
+    assert.ok(started >= 0 && deployLog.indexOf("id: 'agent-2'") > started, deployLog);
+    assert.equal((await post(nodeRed.base, "/genesys/agent")).status, 200);
+  });
 });
