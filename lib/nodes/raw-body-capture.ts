@@ -192,7 +192,7 @@ export function adminAnswersPost(RED: NodeAPI): (pathname: string) => boolean {
     }
     return hidden;
   };
-  return (pathname) => {
+  const answers = (pathname: string): boolean => {
     for (const app of apps) {
       const within = pathWithin(app, pathname);
       if (within !== undefined && answersPost(routerOf(app)?.stack, within)) return true;
@@ -200,6 +200,23 @@ export function adminAnswersPost(RED: NodeAPI): (pathname: string) => boolean {
     if (!editorApi) return false;
     const within = pathWithin(editorApi, pathname);
     return within !== undefined && hiddenLayers().some((layer) => matches(layer, within));
+  };
+  // A webhook gets the same few paths again and again: the answer is kept per path until a route is added
+  // to or taken from the admin apps (a node installed, say).
+  const known = new Map<string, boolean>();
+  let shape = "";
+  return (pathname) => {
+    const now = apps.map((app) => routerOf(app)?.stack.length ?? 0).join(",");
+    if (now !== shape || known.size >= 1024) {
+      known.clear();
+      shape = now;
+    }
+    let answer = known.get(pathname);
+    if (answer === undefined) {
+      answer = answers(pathname);
+      known.set(pathname, answer);
+    }
+    return answer;
   };
 }
 
