@@ -96,13 +96,18 @@ describe("a webhook on a route pattern leaves the editor working", function () {
       });
     }
 
-    it("leaves the routes nodes add to the admin app theirs: the inject button works next to a webhook on /:a/:b", async () => {
+    it("leaves the admin routes of nodes and of the editor theirs: the inject button and user settings work next to a webhook on /:a/:b", async () => {
       const inject = { id: "inj", type: "inject", z: "t1", props: [{ p: "payload" }], payload: "", payloadType: "date", repeat: "", once: false, x: 100, y: 300, wires: [] };
       assert.equal((await deploy(nodeRed.base, [...deployed, inject, webhook("hook", "/:a/:b")])).status, 204);
       assert.equal(await settled(nodeRed.base, "/foo/bar", 200), 200);
       // The editor's inject button: POST /inject/:id with a JSON body that the inject node's route reads.
       const res = await fetch(`${nodeRed.base}/inject/inj`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ __user_inject_props__: [{ p: "payload", v: "hi", vt: "str" }] }) });
       assert.equal(res.status, 200, await res.text());
+      // The editor saves its user settings with POST /settings/user, a route Express hides in the editor's app.
+      const saved = await fetch(`${nodeRed.base}/settings/user`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ view: { "view-grid-size": 20 } }) });
+      assert.equal(saved.status, 204, await saved.text());
+      const settings = (await (await fetch(`${nodeRed.base}/settings/user`)).json()) as { view?: Record<string, unknown> };
+      assert.equal(settings.view?.["view-grid-size"], 20);
       assert.equal((await deploy(nodeRed.base, [])).status, 204);
     });
 
