@@ -9,7 +9,7 @@ import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { writeJson } from "../lib/http/write-json";
 import { RateLog } from "../lib/nodes/rate-log";
 import { rawBodyOf, type CapturedRequest } from "../lib/nodes/raw-body-capture";
-import { adminPathOf, describeOwner, mountWebhookRoute } from "../lib/nodes/webhook-route";
+import { adminPathOf, describeOwner, mountWebhookRoute, type OtherRoute } from "../lib/nodes/webhook-route";
 import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import { SettingReader } from "../lib/nodes/setting-check";
 import { attachSimulatedWebhook, simulatorStatusTag } from "../lib/nodes/simulator-channel";
@@ -186,12 +186,22 @@ export = function (RED: NodeAPI): void {
 
     // Registered on RED.httpNode like the core http in node's route: Express decides what reaches it.
     const other = t("errors.other-route");
+    const named = (route: OtherRoute | "this"): string => (route === "this" ? t("errors.this-webhook") : describeOwner(route.owner, other));
+    const onPath = (route: OtherRoute | "this"): string => (route === "this" ? named(route) : t("errors.route-on-path", { route: named(route), path: route.path }));
     const mounted = mountWebhookRoute(RED, node, {
       path,
       handler,
       warn: (err) => node.warn(t("errors.route-failed", { message: err instanceof Error ? err.message : String(err) })),
-      shared: (others, answers) =>
-        node.warn(t("errors.shared-path", { path, others: others.map((o) => describeOwner(o, other)).join(", "), answers: answers === "this" ? t("errors.this-webhook") : describeOwner(answers, other) })),
+      shared: (report) => {
+        if (report?.same.length) node.warn(t("errors.shared-path", { path, others: report.same.map(named).join(", "), answers: named(report.answers) }));
+        if (report?.overlapping.length) node.warn(t("errors.overlapping-path", { path, others: report.overlapping.map(onPath).join(", "), order: report.order.map(onPath).join(", ") }));
+        // A route registered before this one on the same path takes every request: say so on the node.
+        if (report && report.answers !== "this") show("yellow", "ring", "status.path-shared");
+        else if (shown === "status.path-shared") {
+          shown = "";
+          node.status(simulated ? { fill: "grey", shape: "ring", text: simulated.idle } : {});
+        }
+      },
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {

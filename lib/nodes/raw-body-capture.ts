@@ -111,6 +111,115 @@ export function postRouteAt(app: ExpressApp, path: string): ExpressRoute | undef
   return undefined;
 }
 
+/**
+ * A POST route of `@node-red/editor-api`'s editor app and admin API app (Node-RED 3.x and 4.x), relative to
+ * `httpAdminRoot`. Express mounts those apps behind a closure, so their stacks cannot be read at run time;
+ * these are their POST routes (lib/editor/index.js, lib/admin/index.js), `prefix` for a sub-app mounted on
+ * the path, which answers everything below it (projects answers 404 when projects are off).
+ */
+interface HiddenRoute {
+  path: string | RegExp;
+  prefix?: boolean;
+  editor?: boolean;
+  when?: (settings: AdminSettings) => boolean;
+}
+
+interface AdminSettings {
+  httpAdminRoot?: unknown;
+  disableEditor?: unknown;
+  runtimeState?: { enabled?: unknown };
+  externalModules?: { palette?: { allowInstall?: unknown } };
+  httpServerOptions?: Record<string, unknown>;
+}
+
+const HIDDEN_ADMIN_POSTS: HiddenRoute[] = [
+  { path: "/flows" },
+  { path: "/flows/state", when: (s) => s.runtimeState?.enabled === true },
+  { path: "/flow" },
+  { path: "/nodes", when: (s) => s.externalModules?.palette?.allowInstall !== false },
+  { path: "/settings/user", editor: true },
+  { path: "/settings/user/keys", prefix: true, editor: true },
+  { path: "/projects", prefix: true, editor: true },
+  { path: /^\/library\/([^\/]+)\/([^\/]+)\/(.*)/, editor: true },
+];
+
+/** Whether a route on `stack`, or on a router mounted on it, answers a POST to `path`. */
+function answersPost(stack: ExpressLayer[] | undefined, path: string, depth = 0): boolean {
+  for (const layer of stack ?? []) {
+    if (!matches(layer, path)) continue;
+    if (layer.route) {
+      if (layer.route._handles_method("POST")) return true;
+      continue;
+    }
+    // An express.Router() used as a middleware: its stack is on the handle.
+    const inner = (layer.handle as { stack?: unknown } | undefined)?.stack;
+    if (depth < 8 && Array.isArray(inner)) {
+      const matched = layer.path ?? "";
+      const rest = path.slice(matched.length);
+      if (answersPost(inner as ExpressLayer[], rest.startsWith("/") ? rest : `/${rest}`, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Tells whether Node-RED's editor and admin API will answer a POST whose path on the root app is
+ * `pathname`. In Node-RED the admin app (`@node-red/editor-api`'s, with the runtime's `RED.httpAdmin`
+ * mounted on it) is mounted on the root app before the node app (node-red/red.js), so such a request never
+ * reaches a node route, and its JSON body is the admin API's to parse (POST /flows, /auth/token...). Reads
+ * the routes on the admin apps it can reach (`RED.httpAdmin`: routes of nodes such as inject and debug;
+ * its parent: the login routes) and the editor's POST routes that Express hides (HIDDEN_ADMIN_POSTS).
+ */
+export function adminAnswersPost(RED: NodeAPI): (pathname: string) => boolean {
+  const runtimeAdmin = RED.httpAdmin as unknown as ExpressApp | undefined | null;
+  const settings = (RED.settings ?? {}) as unknown as AdminSettings;
+  if (!runtimeAdmin || typeof runtimeAdmin.use !== "function" || settings.httpAdminRoot === false) return () => false;
+  const editorApi = runtimeAdmin.parent;
+  const apps = editorApi ? [editorApi, runtimeAdmin] : [runtimeAdmin];
+  let hidden: ExpressLayer[] | undefined;
+  const hiddenLayers = (): ExpressLayer[] => {
+    if (hidden) return hidden;
+    const Layer = (routerOf(editorApi as ExpressApp)?.stack[0]?.constructor ?? routerOf(runtimeAdmin)?.stack[0]?.constructor) as LayerClass | undefined;
+    const options = settings.httpServerOptions ?? {};
+    const sensitive = options["case sensitive routing"] === true;
+    const strict = options["strict routing"] === true;
+    hidden = [];
+    if (!Layer) return hidden;
+    for (const route of HIDDEN_ADMIN_POSTS) {
+      if (route.editor && settings.disableEditor === true) continue;
+      if (route.when && !route.when(settings)) continue;
+      hidden.push(new Layer(route.path, { sensitive, strict: route.prefix ? false : strict, end: !route.prefix }, () => undefined));
+    }
+    return hidden;
+  };
+  const answers = (pathname: string): boolean => {
+    for (const app of apps) {
+      const within = pathWithin(app, pathname);
+      if (within !== undefined && answersPost(routerOf(app)?.stack, within)) return true;
+    }
+    if (!editorApi) return false;
+    const within = pathWithin(editorApi, pathname);
+    return within !== undefined && hiddenLayers().some((layer) => matches(layer, within));
+  };
+  // A webhook gets the same few paths again and again: the answer is kept per path until a route is added
+  // to or taken from the admin apps (a node installed, say).
+  const known = new Map<string, boolean>();
+  let shape = "";
+  return (pathname) => {
+    const now = apps.map((app) => routerOf(app)?.stack.length ?? 0).join(",");
+    if (now !== shape || known.size >= 1024) {
+      known.clear();
+      shape = now;
+    }
+    let answer = known.get(pathname);
+    if (answer === undefined) {
+      answer = answers(pathname);
+      known.set(pathname, answer);
+    }
+    return answer;
+  };
+}
+
 /** What the capture keeps of one webhook route. */
 export interface CaptureRoute {
   /** The node the route belongs to (for the warning about a shared path). */
@@ -132,7 +241,8 @@ export interface RawBodyCapture {
  * capture for `http in` nodes that skip body parsing (`rawBodyCapture` in 21-httpin.js), one middleware
  * goes first on the root app. For each POST it asks Express's own layers which route the request will
  * reach (the node app's mount, `httpNodeRoot`, case-sensitive and strict routing, route patterns, the
- * order of routes); only when that is a webhook route does it claim the body: it marks it as read
+ * order of routes); only when that is a webhook route, and the editor's admin app (mounted before the
+ * node app) will not answer the request itself (see adminAnswersPost), does it claim the body: it marks it as read
  * (`req._body`, which every body-parser honours) and passes on. The bytes themselves are read by the
  * route once the request gets there (see rawBodyOf), so a request that never reaches it (httpNodeAuth
  * refused it, say) is never read. It never answers a request.
@@ -145,6 +255,7 @@ export function rawBodyCapture(RED: NodeAPI): RawBodyCapture | undefined {
   if (!apps) {
     const current = new Map<ExpressApp, Map<ExpressRoute, CaptureRoute>>();
     apps = current;
+    const answeredByAdmin = adminAnswersPost(RED);
     captures.set(root, current);
     const middleware = (req: CapturedRequest, _res: ServerResponse, next: (err?: unknown) => void): void => {
       if (req.method !== "POST" || current.size === 0 || req._body || req.readableEnded) return next();
@@ -155,6 +266,8 @@ export function rawBodyCapture(RED: NodeAPI): RawBodyCapture | undefined {
         const within = pathWithin(app, pathname);
         const reached = within === undefined ? undefined : postRouteAt(app, within);
         if (reached && routes.has(reached)) {
+          // The admin app comes first: what it answers (POST /flows, /auth/token...) is its to parse.
+          if (answeredByAdmin(pathname)) break;
           req._body = true;
           req.genesysBodyClaimed = true;
           break;

@@ -1,6 +1,7 @@
 import type { Node, NodeAPI } from "node-red";
 import type { IncomingMessage, ServerResponse } from "http";
 import { httpNodeChain } from "./http-node-chain";
+import { writeJson } from "../http/write-json";
 import { matches, rawBodyCapture, routerOf, type ExpressApp, type ExpressLayer, type ExpressRoute, type RawBodyCapture } from "./raw-body-capture";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -62,7 +63,11 @@ export function adminPathOf(RED: NodeAPI, path: string): string | undefined {
       if (first !== undefined && (layer.route || first !== "")) served.add(fold(first));
     }
   }
-  return served.has(segment) ? `/${[adminRoot, segment].filter((p) => p !== "").join("/")}` : undefined;
+  // Below an admin root of its own (/admin), a pattern (`/admin/*`, `/admin/:x`) would take the editor's
+  // paths as well: refused like them. On a root shared by all (/), a pattern is an ordinary catch-all, and
+  // the capture never takes what the admin app answers (adminAnswersPost).
+  const pattern = adminRoot !== "" && /[:*?+()[\]]/.test(segment);
+  return served.has(segment) || pattern ? `/${[adminRoot, segment].filter((p) => p !== "").join("/")}` : undefined;
 }
 
 /** Which node a route on the node app belongs to, for the warning about a shared path. */
@@ -93,29 +98,84 @@ export function describeOwner(owner: RouteOwner | undefined, other: string): str
   return owner.name ? `${owner.type} "${owner.name}" (${owner.id})` : `${owner.type} (${owner.id})`;
 }
 
+/** Another POST route whose path meets the webhook's: its node (undefined for a route of no node) and path. */
+export interface OtherRoute {
+  owner: RouteOwner | undefined;
+  path: string;
+}
+
+/** Who else a webhook's path reaches, as Express orders the routes on the node app (see sharedRoutes). */
+export interface SharedReport {
+  /** Routes on the same path (they match exactly the same requests). */
+  same: OtherRoute[];
+  /** Which of this path's routes answers: the one registered first. */
+  answers: OtherRoute | "this";
+  /** Routes on other paths that some requests match as well as this one (a pattern such as `/:a`). */
+  overlapping: OtherRoute[];
+  /** This webhook and the overlapping routes in the order Express tries them. */
+  order: Array<OtherRoute | "this">;
+}
+
+function samePath(a: ExpressLayer, b: ExpressLayer): boolean {
+  if (!a.regexp || !b.regexp) return false;
+  if (a.regexp.flags !== b.regexp.flags) return false;
+  const fold = (r: RegExp): string => (r.flags.includes("i") ? r.source.toLowerCase() : r.source);
+  return fold(a.regexp) === fold(b.regexp);
+}
+
 /**
- * The other POST routes on the node app whose paths overlap the webhook's, and whether the webhook's route
- * comes first on the stack (Express gives a request to the first route that matches it).
+ * Paths to try both routes with: each path as written, and each with its pattern segments (`:id`, `*`)
+ * replaced by the other's literal segment at the same place (`/a/:x` and `/:y/b` meet on `/a/b`). Finding
+ * whether two patterns overlap in general is finding two regular expressions' intersection; this catches
+ * the overlaps people write.
  */
-export function sharedRoutes(RED: NodeAPI, app: ExpressApp, route: ExpressRoute, path: string): { others: Array<RouteOwner | undefined>; answers: RouteOwner | undefined | "this" } | undefined {
+function samplePaths(a: string, b: string | undefined): string[] {
+  const patterned = (segment: string): boolean => /[:*?+()[\]]/.test(segment);
+  const merge = (x: string, y: string): string => {
+    const ys = y.split("/");
+    return x
+      .split("/")
+      .map((segment, i) => (patterned(segment) ? (ys[i] !== undefined && !patterned(ys[i]) && ys[i] !== "" ? ys[i] : "x") : segment))
+      .join("/");
+  };
+  return b === undefined ? [a, merge(a, a)] : [a, b, merge(a, b), merge(b, a)];
+}
+
+/**
+ * The other POST routes on the node app whose paths meet the webhook's: on the same path, or overlapping
+ * it (patterns), and which answers. Express gives a request to the first route on the stack that matches
+ * it (express/lib/router/index.js), so of routes on one path only the first ever answers, and of
+ * overlapping routes a request that matches several goes to the first of those.
+ */
+export function sharedRoutes(RED: NodeAPI, app: ExpressApp, route: ExpressRoute, path: string): SharedReport | undefined {
   const stack = routerOf(app)?.stack ?? [];
   const own = stack.find((layer) => layer.route === route);
   if (!own) return undefined;
-  const others: Array<RouteOwner | undefined> = [];
-  let answers: RouteOwner | undefined | "this" | null = null;
+  const same: OtherRoute[] = [];
+  const overlapping: OtherRoute[] = [];
+  const order: Array<OtherRoute | "this"> = [];
+  let answers: OtherRoute | "this" | undefined;
   for (const layer of stack) {
     if (!layer.route?._handles_method("POST")) continue;
     if (layer === own) {
       answers ??= "this";
+      order.push("this");
       continue;
     }
     const theirs = layer.route.path;
-    if (!(typeof theirs === "string" && matches(own, theirs)) && !matches(layer, path)) continue;
-    const owner = ownerOf(RED, layer.route);
-    others.push(owner);
-    if (answers === null) answers = owner;
+    const other: OtherRoute = { owner: undefined, path: typeof theirs === "string" ? theirs : String(theirs) };
+    if (samePath(own, layer)) {
+      other.owner = ownerOf(RED, layer.route);
+      same.push(other);
+      answers ??= other;
+    } else if (samplePaths(path, typeof theirs === "string" ? theirs : undefined).some((p) => matches(own, p) && matches(layer, p))) {
+      other.owner = ownerOf(RED, layer.route);
+      overlapping.push(other);
+      order.push(other);
+    }
   }
-  return others.length === 0 ? undefined : { others, answers: answers ?? "this" };
+  if (same.length === 0 && overlapping.length === 0) return undefined;
+  return { same, answers: answers ?? "this", overlapping, order };
 }
 
 type RuntimeEvents = { on(event: string, listener: () => void): void };
@@ -148,10 +208,10 @@ export interface WebhookRouteOptions {
   /** Logs a failure in the chain (a middleware's `next(err)`); the route has answered 500 already. */
   warn: (err: unknown) => void;
   /**
-   * Told after each deploy (`flows:started`) that changes who shares the path: the other POST routes on
-   * it (a node, or undefined for a route of no node), and which route answers.
+   * Told after each deploy (`flows:started`) that changes who else the path reaches: the routes on the
+   * same path and which answers, the routes that overlap it; undefined when none is left.
    */
-  shared: (others: Array<RouteOwner | undefined>, answers: RouteOwner | undefined | "this") => void;
+  shared: (report: SharedReport | undefined) => void;
 }
 
 /** The webhook's route on `RED.httpNode`, with what takes it down again. */
@@ -183,9 +243,7 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
       res.destroy();
       return;
     }
-    res.statusCode = 500;
-    res.setHeader("Content-Type", "application/json; charset=utf-8");
-    res.end('{"error":"Internal Server Error"}');
+    writeJson(res, 500, { error: "Internal Server Error" });
   };
   app.post(options.path, ...httpNodeChain(RED, node), options.handler, errorHandler);
   const stack = routerOf(app)?.stack ?? [];
@@ -205,8 +263,8 @@ export function mountWebhookRoute(RED: NodeAPI, node: Node, options: WebhookRout
   const check = (): void => {
     restore();
     const shared = sharedRoutes(RED, app, route, options.path);
-    const key = shared ? JSON.stringify([shared.others, shared.answers]) : "";
-    if (shared && key !== told) options.shared(shared.others, shared.answers);
+    const key = shared ? JSON.stringify(shared) : "";
+    if (key !== told) options.shared(shared);
     told = key;
   };
   const checks = afterDeploy(RED);

@@ -130,6 +130,24 @@ describe("the webhook is routed by Node-RED's HTTP stack, like a core http in no
       assert.equal(String(hook.headers["x-seen"]).replaceAll("/X/", "/Y/"), twin.headers["x-seen"]);
     });
 
+    it("answers with the headers core's answers carry (X-Content-Type-Options: nosniff, as Express's res.jsonp sets it)", async () => {
+      const twin = await post(nodeRed.base, "/Y/agent");
+      assert.equal(twin.headers["x-content-type-options"], "nosniff", "core's http response answers JSON through res.jsonp");
+      const answers = [
+        await post(nodeRed.base, "/X/agent"),
+        await post(nodeRed.base, "/X/agent", { "X-Hub-Signature": "sha256=00" }),
+        await post(nodeRed.base, "/X/agent", {}, "not json"),
+        await post(nodeRed.base, "/X/agent", { "X-Fail": "1" }),
+      ];
+      assert.deepEqual(answers.map((a) => a.status), [200, 401, 400, 500]);
+      for (const answer of answers) {
+        // X-Seen is the middleware's, which fails before setting it for the 500.
+        for (const name of Object.keys(twin.headers).filter((n) => n !== "x-seen")) assert.ok(name in answer.headers, `${answer.status} lacks ${name}, which core's answer carries`);
+        assert.equal(answer.headers["x-content-type-options"], "nosniff");
+        assert.equal(answer.headers["content-type"], "application/json; charset=utf-8");
+      }
+    });
+
     it("serves route patterns as Express matches them", async () => {
       for (const [path, twin] of [["/agent/123", "/cagent/123"], ["/agent/:id", "/cagent/:id"], ["/hook/abc", "/chook/abc"], ["/hook/a/b", "/chook/a/b"], ["/agent/1/2", "/cagent/1/2"], ["/agent", "/cagent"]]) {
         const [a, b] = [await post(nodeRed.base, path), await post(nodeRed.base, twin)];
