@@ -1,7 +1,7 @@
 import type { NodeAPI, NodeDef, Node } from "node-red";
 import { evaluateProperty, handleApiCall, settingText } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
-import { handleOutboxSend } from "../lib/nodes/outbox-glue";
+import { outboxSendCall } from "../lib/nodes/outbox-glue";
 import english from "./locales/en-US/genesys-nexus-send.json";
 import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
@@ -25,19 +25,24 @@ export = function (RED: NodeAPI): void {
     const fromPayload = type === "msg" && (value === "" || value === "payload");
     // Named in error texts, the way the dialog shows it: msg.payload, flow.x, a JSONata expression...
     const source = fromPayload ? "msg.payload" : type === "msg" || type === "flow" || type === "global" ? `${type}.${value}` : t(`source.${type}`);
-    if (config.outbox === true || String(config.outbox) === "true") {
-      handleOutboxSend(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg)), source);
-      return;
-    }
-    handleApiCall(RED, node, config.channel, t, {
-      verb: "sending",
-      call: fromPayload
-        ? (client, msg, options) => client.sendMessage(msg.payload, options)
-        : async (client, msg, options) => client.sendMessage(await evaluateProperty(RED, node, value, type, msg), { ...options, source }),
-      write: (msg, result) => {
-        msg.payload = result.payload;
-      },
-    });
+    const outbox = config.outbox === true || String(config.outbox) === "true";
+    handleApiCall(
+      RED,
+      node,
+      config.channel,
+      t,
+      outbox
+        ? outboxSendCall(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg)), source)
+        : {
+            verb: "sending",
+            call: fromPayload
+              ? (client, msg, options) => client.sendMessage(msg.payload, options)
+              : async (client, msg, options) => client.sendMessage(await evaluateProperty(RED, node, value, type, msg), { ...options, source }),
+            write: (msg, result) => {
+              msg.payload = result.payload;
+            },
+          },
+    );
   }
   RED.nodes.registerType("genesys-nexus-send", guardedConstructor(RED, GenesysNexusSend));
 };

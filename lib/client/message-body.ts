@@ -12,14 +12,16 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
  */
 export function encodeMessageBody(payload: unknown, source = "msg.payload"): Buffer {
   if (Buffer.isBuffer(payload)) {
-    const body = payload.subarray(0, 3).equals(BOM) ? payload.subarray(3) : payload;
+    // A body this function made is sent as it is: a caller that encodes once (the outbox) pays no second check.
+    if (encoded.has(payload)) return payload;
+    const body = payload.subarray(payload.subarray(0, 3).equals(BOM) ? 3 : 0);
     assertJson(body.toString("utf8"), "Buffer", source);
-    return body;
+    return made(body);
   }
   if (typeof payload === "string") {
     const text = payload.charCodeAt(0) === 0xfeff ? payload.slice(1) : payload;
     assertJson(text, "string", source);
-    return Buffer.from(text, "utf8");
+    return made(Buffer.from(text, "utf8"));
   }
   if (typeof payload === "object" && payload !== null) {
     let text: string | undefined;
@@ -29,9 +31,20 @@ export function encodeMessageBody(payload: unknown, source = "msg.payload"): Buf
       throw new NexusInputError("payload-unserialisable", { reason: (err as Error).message, source });
     }
     if (text === undefined) throw new NexusInputError("payload-unserialisable", { reason: "nothing to serialise", source });
-    return Buffer.from(text, "utf8");
+    return made(Buffer.from(text, "utf8"));
   }
   throw new NexusInputError("send-payload-type", { type: describeType(payload), source });
+}
+
+/**
+ * The bodies encodeMessageBody returned (each a new Buffer object: a view of a flow's Buffer, never the
+ * flow's own object), so that encoding one again returns it unchanged without parsing it a second time.
+ */
+const encoded = new WeakSet<Buffer>();
+
+function made(body: Buffer): Buffer {
+  encoded.add(body);
+  return body;
 }
 
 function assertJson(text: string, what: string, source: string): void {

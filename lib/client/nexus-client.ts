@@ -26,7 +26,7 @@ import { RequestLimiter } from "./request-limiter";
 import { DEFAULT_RETRY_POLICY, mayRetry, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
 import { createDispatcher, type ProxyOptions, type TlsOptions } from "./transport";
 import { signBody, type SignatureEncoding } from "./signature";
-import { isValidTraceId, newTraceId } from "./trace-id";
+import { newTraceId, traceIdOf } from "./trace-id";
 
 /** One Genesys channel: where it is, who it is, and how to talk to it. */
 export interface ChannelOptions {
@@ -470,12 +470,7 @@ export class NexusClient {
   }
 
   private traceIdFor(options: CallOptions): string {
-    const given: unknown = options.traceId;
-    if (given === undefined || given === null || given === "") return newTraceId();
-    // A numeric id from a flow is taken as its digits.
-    const id = typeof given === "number" && Number.isSafeInteger(given) ? String(given) : given;
-    if (!isValidTraceId(id)) throw new NexusInputError("bad-trace-id");
-    return id;
+    return traceIdOf(options.traceId);
   }
 
   private mediaPath(mediaId: unknown): string {

@@ -1,4 +1,5 @@
 import { randomUUID } from "crypto";
+import { NexusInputError } from "./errors";
 
 /**
  * A new B3 trace id: 32 lowercase hex digits. Taken from a random UUID (122 random bits), which Node
@@ -14,4 +15,16 @@ const TRACE_ID = /^[\x21-\x7e]{1,128}$/;
 
 export function isValidTraceId(value: unknown): value is string {
   return typeof value === "string" && TRACE_ID.test(value);
+}
+
+/**
+ * The trace id a call uses for the id a flow gave (`msg.traceId`): a new one when none was given (undefined,
+ * null or ""), a safe integer as its digits, a valid id as it is. Throws a NexusInputError (`bad-trace-id`)
+ * for anything else: a bad id is refused, never replaced silently.
+ */
+export function traceIdOf(given: unknown): string {
+  if (given === undefined || given === null || given === "") return newTraceId();
+  const id = typeof given === "number" && Number.isSafeInteger(given) ? String(given) : given;
+  if (!isValidTraceId(id)) throw new NexusInputError("bad-trace-id");
+  return id;
 }

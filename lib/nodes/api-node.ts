@@ -48,12 +48,43 @@ export function channelNodeOf(RED: NodeAPI, id: unknown): ChannelConfigNode | nu
   return node && node.type === "genesys-nexus-channel" && typeof node.client === "function" ? node : null;
 }
 
-/** What one flow node does: call the client, then write the result onto the message. */
+/**
+ * What one flow node does: call the client, then write the result onto the message. A node that may end a
+ * message another way (the send node's outbox) adds the optional hooks; the status, `send`/`done`, the
+ * Catch-able error and the stopping behaviour stay handleApiCall's.
+ */
 export interface ApiCall<R extends { statusCode: number; traceId: string }> {
   /** Status key while in flight: `sending`, `uploading`, `downloading`, `deleting`. */
   verb: string;
   call(client: NexusClient, msg: FlowMessage, options: CallOptions): Promise<R>;
   write(msg: FlowMessage, result: R): void;
+  /** Where the busy/done status dot goes; the node itself unless given (the outbox hides it while it shows what waits). */
+  status?: Pick<Node, "status">;
+  /**
+   * May take a message instead of `call`, after the stopping and channel checks and before the channel's
+   * client is asked for: returns true when it took it, and then ends it exactly once through `taken`.
+   * Runs for every message: keep the path that returns false cheap.
+   */
+  take?(msg: FlowMessage, taken: TakenMessage): boolean;
+  /**
+   * May take over a failure of `call` (after the request started, or ended by the node stopping, then with
+   * `kind` "aborted" and `requestSent`): returns true when it took it, and then ends it exactly once
+   * through `taken`. Otherwise the failure goes to Catch.
+   */
+  rescue?(msg: FlowMessage, err: Error, taken: TakenMessage): boolean;
+}
+
+/** How a hook ends a message it took, through handleApiCall's endings (status, Catch, the stopping log). */
+export interface TakenMessage {
+  /** Ends it with the message on the output, then `done()`; the status is left as it is. */
+  send(): void;
+  /** Ends it without output: kept to be sent later (on disk). While the node stops, the log names it. */
+  kept(traceId: string): void;
+  /**
+   * Ends it in Catch, as a failure before any request (red status, msg.reachedGenesys...). `reach` and
+   * `traceId` when the error itself does not say them (a message the outbox could not keep).
+   */
+  fail(err: Error, facts?: { reach?: Reach; traceId?: string }): void;
 }
 
 /**
@@ -91,6 +122,21 @@ export class FlowError extends Error {
 }
 
 /**
+ * The Catch-able error for a message that failed, with what a flow decides by put on the message itself:
+ * Node-RED copies only message, code, stack and cause onto msg.error. Sets `msg.statusCode` (an answer
+ * came), `msg.traceId` (the error's, else `traceId`), `msg.reachedGenesys` and `msg.retryAfter` (seconds).
+ */
+export function failureOn(msg: FlowMessage, err: Error, t: ClientTranslate, reach: Reach, traceId?: string): FlowError {
+  const flowError = new FlowError(err, t, reach);
+  if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
+  const id = flowError.traceId ?? traceId;
+  if (id !== undefined) msg.traceId = id;
+  msg.reachedGenesys = reach;
+  if (flowError.retryAfter !== undefined) msg.retryAfter = flowError.retryAfter;
+  return flowError;
+}
+
+/**
  * How long a stopping flow node (and its channel) lets requests already sent finish, in ms: well under
  * Node-RED's 15 s close limit. Messages still waiting for a slot or a retry end at once.
  */
@@ -121,7 +167,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   api: ApiCall<R>,
 ): void {
   const channel = channelNodeOf(RED, channelId);
-  const status = new NodeStatus(node, t, api.verb, channelProblemText(RED), channel?.mode === "simulator" ? simulatorStatusTag(RED) : undefined);
+  const status = new NodeStatus((api.status ?? node) as Node, t, api.verb, channelProblemText(RED), channel?.mode === "simulator" ? simulatorStatusTag(RED) : undefined);
   const errorText = clientErrorTranslator(RED, channel?.mode === "simulator");
   const stopText = stoppingTranslator(RED);
   if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
@@ -140,49 +186,86 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
   let drained: (() => void) | undefined;
 
   /** A message that ends while the node stops: the log names it, whatever the flow after it can still do. */
-  const account = (msg: FlowMessage, canceller: CallCanceller | undefined, outcome: { statusCode: number } | Error): void => {
+  const account = (msg: FlowMessage, outcome: { statusCode: number } | Error | "kept", reach: Reach): void => {
     const traceId = String((outcome as { traceId?: unknown }).traceId ?? msg.traceId ?? "-");
-    if (!(outcome instanceof Error)) {
+    if (outcome === "kept") {
+      node.warn(stopText("kept", { traceId }));
+    } else if (!(outcome instanceof Error)) {
       node.warn(stopText("delivered", { traceId, status: outcome.statusCode }));
     } else if (outcome instanceof NexusAbortError || outcome instanceof StoppedError) {
-      const sent = outcome instanceof NexusAbortError ? outcome.requestSent : (canceller?.sent ?? false);
-      node.warn(stopText(sent ? "unanswered" : "not-sent", { traceId, ms: STOP_DRAIN_MS }));
+      node.warn(stopText(outcome.requestSent ? "unanswered" : "not-sent", { traceId, ms: STOP_DRAIN_MS }));
     } else {
-      node.warn(stopText("failed", { traceId, reach: stopText(REACH_LOG_KEY[reachedGenesys(outcome)], {}), error: describeError(outcome, errorText) }));
+      node.warn(stopText("failed", { traceId, reach: stopText(REACH_LOG_KEY[reach], {}), error: describeError(outcome, errorText) }));
     }
   };
 
   node.on("input", (message, send, done) => {
     const msg = message as FlowMessage;
     let settled = false;
-    let canceller: CallCanceller | undefined;
     let entry: Pending | undefined;
     const end = (): void => {
       if (entry && pending.delete(entry) && pending.size === 0) drained?.();
+    };
+    /** Ends it in Catch. */
+    const toCatch = (err: Error, afterRequest: boolean, facts: { reach?: Reach; traceId?: string } = {}): void => {
+      // A message stopped with its request on the wire may have reached Genesys.
+      const reach = facts.reach ?? (err instanceof StoppedError ? (err.requestSent ? "maybe" : "no") : reachedGenesys(err));
+      const flowError = failureOn(msg, err, errorText, reach, facts.traceId);
+      if (afterRequest) status.fail(err);
+      else status.refuse(err);
+      if (stopping) account(msg, err, reach);
+      done(flowError);
+    };
+    /** Given to a hook that takes the message: each ending once. */
+    let taken: TakenMessage | undefined;
+    const takenMessage = (): TakenMessage => {
+      if (taken) return taken;
+      let ended = false;
+      const once = (): boolean => !ended && (ended = true);
+      return (taken = {
+        send: () => {
+          if (!once()) return;
+          try {
+            send(msg);
+          } catch (err) {
+            done(new FlowError(err as Error, errorText));
+            return;
+          }
+          done();
+        },
+        kept: (traceId) => {
+          if (!once()) return;
+          msg.traceId = traceId;
+          if (stopping) account(msg, "kept", "no");
+          done();
+        },
+        fail: (err, facts) => {
+          if (once()) toCatch(err, false, facts);
+        },
+      });
     };
     const fail = (err: Error, afterRequest: boolean): void => {
       if (settled) return;
       settled = true;
       end();
-      // A message stopped with its request on the wire may have reached Genesys.
-      const reach = err instanceof StoppedError ? (canceller?.sent ? "maybe" : "no") : reachedGenesys(err);
-      const flowError = new FlowError(err, errorText, reach);
-      if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
-      if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
-      // Node-RED copies only message, code, stack and cause onto msg.error: what a flow decides by goes on msg.
-      msg.reachedGenesys = reach;
-      if (flowError.retryAfter !== undefined) msg.retryAfter = flowError.retryAfter;
-      if (afterRequest) status.fail(err);
-      else status.refuse(err);
-      if (stopping) account(msg, canceller, err);
-      done(flowError);
+      if (afterRequest && api.rescue) {
+        // The attempt is over either way; a hook that takes the failure ends the message itself.
+        status.fail(err);
+        if (!api.rescue(msg, err, takenMessage())) toCatch(err, false);
+        return;
+      }
+      toCatch(err, afterRequest);
     };
     if (stopping) {
-      fail(new StoppedError(t("errors.stopped")), false);
+      fail(new StoppedError(t("errors.stopped"), false), false);
       return;
     }
     if (!channel) {
       fail(new Error(t("errors.no-channel")), false);
+      return;
+    }
+    if (api.take?.(msg, takenMessage())) {
+      settled = true;
       return;
     }
     let client: NexusClient;
@@ -193,13 +276,12 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       return;
     }
     status.start();
-    canceller = new CallCanceller();
-    const own = canceller;
+    const own = new CallCanceller();
     entry = {
       canceller: own,
       abandon: () => {
         own.cancel();
-        fail(new StoppedError(t("errors.stopped")), true);
+        fail(new StoppedError(t("errors.stopped"), own.sent), true);
       },
     };
     pending.add(entry);
@@ -227,7 +309,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
         settled = true;
         end();
         status.succeed(res.statusCode);
-        if (stopping) account(msg, own, res);
+        if (stopping) account(msg, res, "yes");
         // Nothing may escape this callback: it would be an unhandled rejection.
         try {
           send(msg);
@@ -260,8 +342,19 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
 /** The stopping log's words for each answer of `reachedGenesys`. */
 const REACH_LOG_KEY: Record<Reach, string> = { yes: "reach-answered", no: "reach-not-sent", maybe: "reach-unknown" };
 
-/** A message ended because the node stopped before it could be sent or answered. */
-class StoppedError extends Error {}
+/**
+ * A message ended because the node stopped before it could be sent or answered; `requestSent`: its request
+ * was on the wire, so Genesys may have it. Its `kind` is "aborted", like the client's NexusAbortError.
+ */
+class StoppedError extends Error {
+  readonly kind = "aborted";
+  constructor(
+    message: string,
+    readonly requestSent: boolean,
+  ) {
+    super(message);
+  }
+}
 
 /** Settings the client names when they are missing, with their short name in a status. */
 const MISSING_CODES: ReadonlySet<string> = new Set(["config-no-base-url", "config-no-channel-id", "config-no-ccid", "config-secret"]);

@@ -1,11 +1,13 @@
 import os from "os";
 import path from "path";
 import type { Node, NodeAPI } from "node-red";
-import { CallCanceller, describeError, encodeMessageBody, isValidTraceId, newTraceId, type NexusClient } from "../client";
+import { describeError, encodeMessageBody, traceIdOf, type NexusClient } from "../client";
 import { Outbox, OutboxFullError, payloadOf, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo } from "../outbox";
-import { FlowError, STOP_DRAIN_MS, channelProblemText, type ChannelConfigNode, type FlowMessage } from "./api-node";
+import { channelNodeOf, failureOn, type ApiCall, type ChannelConfigNode, type FlowMessage, type TakenMessage } from "./api-node";
 import { clientErrorTranslator, type Translate } from "./i18n";
-import { NodeStatus } from "./node-status";
+
+/** What a send node's API call answers. */
+type SendResult = Awaited<ReturnType<NexusClient["sendMessage"]>>;
 
 /** What the channel's outbox needs of one send node in outbox mode. */
 interface OutboxSender {
@@ -192,10 +194,8 @@ export class OutboxHub {
 
   /** A message leaves the outbox for Catch: refused by Genesys, or too old. */
   private fail(entry: OutboxEntry, err: Error): void {
-    const msg = { ...entry.props, payload: payloadOf(entry), traceId: entry.traceId } as unknown as FlowMessage;
-    const flowError = new FlowError(err, this.errorText);
-    if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
-    msg.reachedGenesys = (err as { kind?: string }).kind ? reachOf(err) : "no";
+    const msg = { ...entry.props, payload: payloadOf(entry) } as unknown as FlowMessage;
+    const flowError = failureOn(msg, err, this.errorText, (err as { kind?: string }).kind ? reachOf(err) : "no", entry.traceId);
     const sender = this.senderFor(entry) ?? this.senders.values().next().value;
     if (sender) sender.error(flowError, msg);
     else this.channel.warn(`${describeError(err, this.errorText)} (${entry.traceId})`);
@@ -242,12 +242,15 @@ export function attachOutbox(RED: NodeAPI, channel: ChannelConfigNode, config: O
 }
 
 /**
- * A send node in outbox mode. While the channel's outbox is empty a message is sent at once, as without
- * it (no disk write); one that cannot be delivered now (see `verdictOf`) is kept, and `done()` is called
- * once it is on disk. While the outbox holds messages, new ones are kept behind them. Messages with
- * `msg.outbox` = `"status"` or `"clear"` are not sent: they read or empty the outbox.
+ * What a send node does in outbox mode, as hooks of handleApiCall (which keeps the status, `send`/`done`,
+ * the Catch-able error and the stopping behaviour of every flow node). While the channel's outbox is empty
+ * a message is sent at once, as without it (no disk write); one that cannot be delivered now (see
+ * `verdictOf`) is kept, and `done()` is called once it is on disk. While the outbox holds messages, new ones
+ * are kept behind them. Messages with `msg.outbox` = `"status"` or `"clear"` are not sent: they read or
+ * empty the outbox. A message is encoded once, before its first attempt: every attempt (the direct one and
+ * the outbox's) sends the same bytes with the same trace id.
  */
-export function handleOutboxSend(
+export function outboxSendCall(
   RED: NodeAPI,
   node: Node,
   channelId: string | undefined,
@@ -256,16 +259,13 @@ export function handleOutboxSend(
   read: (msg: FlowMessage) => unknown,
   /** Where the message comes from, for error texts (`msg.payload`, `flow.x`...). */
   source: string,
-): void {
-  const channel = channelId ? (RED.nodes.getNode(channelId) as OutboxChannel | null) : null;
+): ApiCall<SendResult> {
+  const channel = channelNodeOf(RED, channelId) as OutboxChannel | null;
   const hub = channel?.outboxHub;
-  const errorText = clientErrorTranslator(RED, channel?.mode === "simulator");
-  let outboxShown = false;
-  // The busy/done status of direct sends, shown while the outbox is empty.
-  const status = new NodeStatus({ status: (s: object) => (outboxShown ? undefined : node.status(s)) } as unknown as Node, t, "sending", channelProblemText(RED));
   const warnedProps = new Set<string>();
-  const pending = new Set<CallCanceller>();
-  let stopping = false;
+  /** The body and trace id of each message whose direct attempt is under way, for `rescue`. */
+  const attempts = new WeakMap<FlowMessage, { body: Buffer; traceId: string }>();
+  let outboxShown = false;
 
   const sender: OutboxSender = {
     id: node.id,
@@ -282,22 +282,14 @@ export function handleOutboxSend(
       }
     },
   };
-  if (!channel) node.status({ fill: "red", shape: "ring", text: t("status.no-channel") });
-  else if (!hub) node.status({ fill: "red", shape: "ring", text: t("outbox.unavailable") });
-  else hub.register(sender);
+  if (channel && !hub) node.status({ fill: "red", shape: "ring", text: t("outbox.unavailable") });
+  if (hub) {
+    hub.register(sender);
+    node.on("close", () => hub.deregister(sender));
+  }
 
-  const fail = (msg: FlowMessage, err: Error, done: (err?: Error) => void, afterRequest: boolean): void => {
-    const flowError = new FlowError(err, errorText);
-    if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
-    if (flowError.traceId !== undefined) msg.traceId = flowError.traceId;
-    if ((err as { kind?: string }).kind) msg.reachedGenesys = reachOf(err);
-    if (afterRequest) status.fail(err);
-    else status.refuse(err);
-    done(flowError);
-  };
-
-  /** Keeps a message in the outbox; done() once it is on disk. */
-  const keep = async (msg: FlowMessage, body: Buffer, traceId: string, unknown: boolean, failed: unknown, done: (err?: Error) => void): Promise<void> => {
+  /** Keeps a message in the outbox; ends it once it is on disk, or in Catch when it cannot be kept. */
+  const keep = async (msg: FlowMessage, body: Buffer, traceId: string, unknown: boolean, failed: unknown, taken: TakenMessage): Promise<void> => {
     // The payload that was encoded into the body is not stored twice.
     const payload = msg.payload;
     const payloadFromBody = source !== "msg.payload" ? undefined : Buffer.isBuffer(payload) ? "buffer" : typeof payload === "string" ? "string" : "json";
@@ -312,16 +304,14 @@ export function handleOutboxSend(
     } catch (err) {
       const text = err instanceof OutboxFullError ? t("outbox.full", { limit: err.limit }) : t("outbox.store-failed", { error: (err as Error).message });
       // Not kept: Genesys has it only if the attempt that failed just before may have arrived.
-      msg.reachedGenesys = unknown ? "maybe" : "no";
-      msg.traceId = traceId;
-      fail(msg, new Error(text), done, false);
+      taken.fail(new Error(text), { reach: unknown ? "maybe" : "no", traceId });
       return;
     }
-    done();
+    taken.kept(traceId);
   };
 
-  const command = async (msg: FlowMessage, send: (m: FlowMessage) => void, done: (err?: Error) => void): Promise<void> => {
-    const outbox = (hub as OutboxHub).get();
+  /** `msg.outbox` = "status" or "clear": answers on the output, sends nothing. */
+  const command = async (msg: FlowMessage, outbox: Outbox, taken: TakenMessage): Promise<void> => {
     if (msg.outbox === "status") {
       msg.payload = outbox.info();
     } else {
@@ -329,104 +319,84 @@ export function handleOutboxSend(
       node.log(t("outbox.cleared", { count: removed }));
       msg.payload = { removed };
     }
-    send(msg);
-    done();
+    taken.send();
   };
 
-  node.on("input", (message, send, done) => {
-    const msg = message as FlowMessage;
-    if (stopping) return fail(msg, new Error(t("errors.stopped")), done, false);
-    if (!channel) return fail(msg, new Error(t("errors.no-channel")), done, false);
-    if (!hub) return fail(msg, new Error(t("outbox.unavailable")), done, false);
-    if (msg.outbox !== undefined) {
-      if (msg.outbox !== "status" && msg.outbox !== "clear") return fail(msg, new Error(t("outbox.unknown-command", { value: JSON.stringify(msg.outbox) })), done, false);
-      void hub.track(command(msg, send as (m: FlowMessage) => void, done)).catch((err: Error) => fail(msg, err, done, false));
-      return;
-    }
-    let client: NexusClient;
-    let outbox: Outbox;
-    try {
-      client = channel.client();
-      outbox = hub.get();
-    } catch (err) {
-      return fail(msg, err as Error, done, false);
-    }
-    const traceId = isValidTraceId(msg.traceId) ? msg.traceId : newTraceId();
-    /** Keeps it behind what waits: encoded now, so that every attempt sends these bytes. */
-    const keepNow = (value: unknown): void => {
-      let body: Buffer;
-      try {
-        body = encodeMessageBody(value, source);
-      } catch (err) {
-        return fail(msg, err as Error, done, false);
-      }
-      void hub.track(keep(msg, body, traceId, false, undefined, done));
-    };
-    const go = (value: unknown): void => {
-      if (outbox.size > 0) return keepNow(value);
-      // The outbox is empty: send at once, as without it (the client encodes the value once; no disk write).
-      status.start();
-      const canceller = new CallCanceller();
-      pending.add(canceller);
-      client.sendMessage(value, { traceId, canceller, source, onRetry: (info) => status.retry(info) }).then(
-        (res) => {
-          pending.delete(canceller);
-          msg.payload = res.payload;
-          msg.statusCode = res.statusCode;
-          msg.traceId = res.traceId;
-          status.succeed(res.statusCode);
-          try {
-            send(msg);
-          } catch (err) {
-            done(new FlowError(err as Error, errorText));
-            return;
-          }
-          done();
-        },
-        (err: unknown) => {
-          const verdict = verdictOf(err);
-          if (!verdict.keep) {
-            pending.delete(canceller);
-            return fail(msg, err instanceof Error ? err : new Error(String(err)), done, true);
-          }
-          status.fail(err as Error);
-          // The same value gives the same bytes: what is resent is what went out.
-          let body: Buffer;
-          try {
-            body = encodeMessageBody(value, source);
-          } catch (encodeErr) {
-            pending.delete(canceller);
-            return fail(msg, encodeErr as Error, done, true);
-          }
-          void hub.track(keep(msg, body, traceId, verdict.unknown, err, done));
-          pending.delete(canceller);
-        },
-      );
-    };
+  /** The outbox holds messages: this one is kept behind them, encoded now, never sent directly. */
+  const keepBehind = (msg: FlowMessage, taken: TakenMessage): void => {
+    let traceId: string;
     let value: unknown;
     try {
+      // A channel that cannot send refuses the message now, as a direct send would.
+      (channel as ChannelConfigNode).client();
+      traceId = traceIdOf(msg.traceId);
       value = read(msg);
     } catch (err) {
-      return fail(msg, err as Error, done, false);
+      return taken.fail(err as Error);
     }
-    if (value instanceof Promise) value.then(go, (err: Error) => fail(msg, err, done, false));
-    else go(value);
-  });
+    const store = (v: unknown): void => {
+      let body: Buffer;
+      try {
+        body = encodeMessageBody(v, source);
+      } catch (err) {
+        return taken.fail(err as Error);
+      }
+      void (hub as OutboxHub).track(keep(msg, body, traceId, false, undefined, taken));
+    };
+    if (value instanceof Promise) value.then(store, (err: Error) => taken.fail(err));
+    else store(value);
+  };
 
-  node.on("close", (_removed: boolean, done: () => void) => {
-    stopping = true;
-    hub?.deregister(sender);
-    // Sends on the wire may finish; the rest end (aborted: kept in the outbox as unknown, if sent) at once.
-    for (const c of pending) c.drain();
-    const timer = setTimeout(() => {
-      for (const c of pending) c.cancel();
-    }, STOP_DRAIN_MS);
-    const check = setInterval(() => {
-      if (pending.size > 0) return;
-      clearInterval(check);
-      clearTimeout(timer);
-      status.clear();
-      done();
-    }, 20);
-  });
+  /** The direct attempt: the body encoded once (the client sends an encoded body as it is), remembered for `rescue`. */
+  const attempt = (client: NexusClient, msg: FlowMessage, value: unknown, options: Parameters<NexusClient["sendMessage"]>[1]): Promise<SendResult> => {
+    const traceId = traceIdOf(options?.traceId);
+    const body = encodeMessageBody(value, source);
+    attempts.set(msg, { body, traceId });
+    return client.sendMessage(body, { ...options, traceId, source });
+  };
+
+  return {
+    verb: "sending",
+    // While the outbox shows what waits, the busy/done dot of direct sends stays hidden.
+    status: { status: (s) => (outboxShown ? undefined : node.status(s)) },
+    take: (msg, taken) => {
+      if (!hub) {
+        taken.fail(new Error(t("outbox.unavailable")));
+        return true;
+      }
+      let outbox: Outbox;
+      try {
+        outbox = hub.get();
+      } catch (err) {
+        taken.fail(err as Error);
+        return true;
+      }
+      if (msg.outbox !== undefined) {
+        if (msg.outbox !== "status" && msg.outbox !== "clear") taken.fail(new Error(t("outbox.unknown-command", { value: JSON.stringify(msg.outbox) })));
+        else void hub.track(command(msg, outbox, taken)).catch((err: Error) => taken.fail(err));
+        return true;
+      }
+      if (outbox.size === 0) return false;
+      keepBehind(msg, taken);
+      return true;
+    },
+    call: (client, msg, options) => {
+      const value = read(msg);
+      return value instanceof Promise ? value.then((v) => attempt(client, msg, v, options)) : attempt(client, msg, value, options);
+    },
+    write: (msg, result) => {
+      attempts.delete(msg);
+      msg.payload = result.payload;
+    },
+    rescue: (msg, err, taken) => {
+      const sent = attempts.get(msg);
+      attempts.delete(msg);
+      // Failed before its body was made (bad input, a typed input that failed): Catch, as without the outbox.
+      if (!sent) return false;
+      const verdict = verdictOf(err);
+      if (!verdict.keep) return false;
+      void (hub as OutboxHub).track(keep(msg, sent.body, sent.traceId, verdict.unknown, err, taken));
+      return true;
+    },
+  };
 }

@@ -1,0 +1,135 @@
+import assert from "assert/strict";
+import fs from "fs";
+import http from "http";
+import type { AddressInfo } from "net";
+import os from "os";
+import path from "path";
+import type { NexusSimulator } from "../../lib/simulator";
+import { helper, simulator, refusedUrl, until } from "../support";
+import { expectError, expectOutput, flowFor, load, type Loaded, type Msg } from "./flow";
+
+/**
+ * The send node in outbox mode in the Node-RED runtime: what it shares with every flow node (handleApiCall:
+ * bad input refused with the client's error, the stopping log) and the outbox's own promise that a kept
+ * message is sent again with the bytes and the trace id of its first attempt.
+ */
+describe("genesys-nexus-send with the outbox in the Node-RED runtime", () => {
+  let sim: NexusSimulator;
+  let userDir: string;
+  /** The user directory other test files run with, given back after each test. */
+  let otherUserDir: unknown;
+  const send = { type: "genesys-nexus-send", outbox: true };
+  const message = (id: string): Record<string, string> => ({ channel: "sms", messageId: id, type: "Text", text: "Hi" });
+
+  before(async () => {
+    sim = await simulator();
+    await helper.startServer();
+  });
+  after(async () => {
+    await sim.close();
+    await helper.stopServer();
+  });
+  beforeEach(() => {
+    otherUserDir = (helper as unknown as { settings(): { userDir?: unknown } }).settings().userDir;
+    sim.reset();
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-outbox-node-"));
+    helper.settings({ userDir });
+  });
+  afterEach(async () => {
+    await helper.unload();
+    helper.settings({ userDir: otherUserDir });
+    fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  /** Loads the flow, recording each message the node under test ended with done() and no error (what a Complete node sees). */
+  async function loadWithComplete(flow: object[]): Promise<Loaded & { completed: Msg[] }> {
+    const loaded = await load(flow);
+    const completed: Msg[] = [];
+    const complete = loaded.n1._complete.bind(loaded.n1);
+    loaded.n1._complete = (msg: Msg, err?: Error) => {
+      if (!err) completed.push(msg);
+      return complete(msg, err);
+    };
+    return { ...loaded, completed };
+  }
+
+  it("refuses an invalid msg.traceId with the client's error, whether the outbox is empty or holds messages; nothing is sent", async () => {
+    const loaded = await load(flowFor(sim, send));
+    const refused = await expectError(loaded, { payload: message("m-1"), traceId: "has spaces" });
+    assert.match(refused.error.message, /msg\.traceId must be printable text/);
+    assert.equal(refused.reachedGenesys, "no");
+    assert.equal(sim.requests.length, 0);
+    await helper.unload();
+
+    // The API is down: the first message is kept; the next one with a bad trace id is refused, not kept.
+    const down = await loadWithComplete(flowFor({ baseUrl: await refusedUrl() }, send));
+    down.n1.receive({ payload: message("m-2"), seq: 2 });
+    await until(() => down.completed.length === 1, 5000, "the first message to be kept");
+    const behind = await expectError(down, { payload: message("m-3"), traceId: "x".repeat(129) });
+    assert.match(behind.error.message, /msg\.traceId must be printable text/);
+    assert.equal(behind.reachedGenesys, "no");
+    const status = await expectOutput(down, { outbox: "status" });
+    assert.equal(status.payload.waiting, 1, "only the first message waits");
+  });
+
+  it("sends a kept message again with the bytes and the trace id of its first attempt: it is encoded once", async () => {
+    // An API that is unavailable once (503), then takes messages; it records what each attempt sent.
+    const attempts: Array<{ body: Buffer; traceId: unknown }> = [];
+    const api = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        attempts.push({ body: Buffer.concat(chunks), traceId: req.headers["x-b3-traceid"] });
+        res.writeHead(attempts.length === 1 ? 503 : 200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: { code: 0, message: "OK" }, data: { ids: [{ id: "m-4" }] } }));
+      });
+    });
+    await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+    try {
+      const baseUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/nexus/v3`;
+      const loaded = await loadWithComplete(flowFor({ baseUrl }, send, { outboxProbeMax: 0.2 }));
+      // A payload whose JSON differs each time it is serialised: a second encoding would send other bytes.
+      let serialised = 0;
+      const payload = { toJSON: () => ({ ...message("m-4"), text: `serialised ${++serialised}` }) };
+      const delivered = new Promise<Msg>((resolve) => loaded.out.once("input", resolve));
+      loaded.n1.receive({ payload, traceId: "abcdef0123456789abcdef0123456789", seq: 4 });
+      const msg = await delivered;
+      assert.equal(attempts.length, 2, "the first attempt (503) and the outbox's");
+      assert.ok(attempts[0].body.equals(attempts[1].body), "the same bytes on both attempts");
+      assert.equal(JSON.parse(attempts[1].body.toString()).text, "serialised 1");
+      assert.equal(serialised, 1);
+      assert.deepEqual(
+        attempts.map((a) => a.traceId),
+        ["abcdef0123456789abcdef0123456789", "abcdef0123456789abcdef0123456789"],
+      );
+      assert.equal(msg.traceId, "abcdef0123456789abcdef0123456789");
+      assert.equal(msg.statusCode, 200);
+      assert.equal(loaded.completed.length, 1, "done once, when it was kept");
+    } finally {
+      api.closeAllConnections();
+      await new Promise((resolve) => api.close(resolve));
+    }
+  });
+
+  it("logs a message that the outbox keeps while the node stops", async () => {
+    // The answer comes too late: the node stops, waits for it, then keeps the message (it may have arrived).
+    const loaded = await loadWithComplete(flowFor(sim, send));
+    const warnings: string[] = [];
+    const warn = loaded.n1.warn.bind(loaded.n1);
+    loaded.n1.warn = (text: string) => {
+      warnings.push(String(text));
+      return warn(text);
+    };
+    sim.injectFaults({ kind: "hang" });
+    loaded.n1.receive({ payload: message("m-5"), traceId: "feedfacefeedfacefeedfacefeedface", seq: 5 });
+    await until(() => sim.requestCount === 1, 5000, "the request to be on the wire");
+    await loaded.n1.close(false);
+    await until(() => loaded.completed.length === 1, 5000, "the message to be kept");
+    assert.ok(
+      warnings.some((w) => w.includes("feedfacefeedfacefeedfacefeedface") && /kept in the channel's outbox/.test(w)),
+      `the stopping log names it: ${warnings.join(" | ")}`,
+    );
+    const waiting = helper.getNode("chan").outboxHub.get().size;
+    assert.equal(waiting, 1, "it waits in the outbox");
+  });
+});
