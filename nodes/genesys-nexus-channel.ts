@@ -1,9 +1,9 @@
 import type { NodeAPI, NodeDef } from "node-red";
-import { NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
+import { NexusClient, NexusInputError, describeError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 import { simulatorMode } from "../lib/nodes/simulator-channel";
 import { attachOutbox, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
-import { translator } from "../lib/nodes/i18n";
+import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 import sendEnglish from "./locales/en-US/genesys-nexus-send.json";
 
@@ -77,17 +77,20 @@ export = function (RED: NodeAPI): void {
           ccid: config.ccid,
           secret: credentials.secret ?? "",
           apiKey: credentials.apiKey,
-          timeout: Number(config.timeout),
-          retries: config.retries === "" || config.retries === undefined ? undefined : Number(config.retries),
+          // As the flow holds them: the client reads numbers and their text, and anything else as unset.
+          timeout: config.timeout,
+          retries: config.retries,
           signatureEncoding: config.signatureEncoding,
-          maxInFlight: config.maxInFlight === "" ? undefined : Number(config.maxInFlight),
-          maxQueued: config.maxQueued === "" ? undefined : Number(config.maxQueued),
+          maxInFlight: config.maxInFlight,
+          maxQueued: config.maxQueued,
           userAgent: "node-red-genesys-messaging",
           tls: tlsOptions(),
           proxy: proxyOptions(),
         });
       } catch (err) {
         configError = err as Error;
+        // A proxy set outside the channel's own fields (an http proxy node, HTTP_PROXY) is named in the log too.
+        if (err instanceof NexusInputError && /^config-proxy-/.test(err.parts[0]?.[0] ?? "")) this.error(describeError(err, clientErrorTranslator(RED)));
         throw configError;
       }
       return client;

@@ -19,13 +19,13 @@ export = function (RED: NodeAPI): void {
   function GenesysNexusDownload(this: Node, config: DownloadDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const mediaIdOf = mediaIdReader(RED, node, config);
+    const mediaIdOf = mediaIdReader(RED, node, config, t("genesys-nexus-download.label.mediaId"));
     const saveTo = settingText(config.saveTo);
     const saveToType = settingText(config.saveToType) || "str";
     const maxBytes = Number(config.maxBytes) > 0 ? Number(config.maxBytes) : undefined;
     const targetOf = async (msg: Parameters<typeof mediaIdOf>[0]): Promise<string | undefined> => {
       if (saveToType === "str" && saveTo.trim() === "") return undefined;
-      const target = await evaluateProperty(RED, node, saveTo, saveToType, msg);
+      const target = await evaluateProperty(RED, node, saveTo, saveToType, msg, t("genesys-nexus-download.label.saveTo"));
       return typeof target === "string" && target.trim() !== "" ? target : undefined;
     };
     handleApiCall(RED, node, config.channel, t, {
