@@ -11,7 +11,7 @@ export interface PathProblem {
  * Why a webhook's URL path can never receive a request, or undefined when it can. Express (as Node-RED sets
  * it up, like the core `http in` node) matches a route against the request's raw path, so:
  * - `${NAME}` still in the path is an environment variable that is not set (Node-RED puts the value in its
- *   place when it is set);
+ *   place when it is set), or one inside a longer path, where Node-RED never puts it;
  * - a query (`?y=1`) or a fragment (`#y`) is not part of a path (RFC 3986 section 3): a query arrives after
  *   the path and is not matched, a fragment is never sent. A `?` right after a route parameter
  *   (`/:id?`, Express's optional parameter) is kept;
@@ -21,7 +21,11 @@ export interface PathProblem {
  */
 export function webhookPathProblem(path: string): PathProblem | undefined {
   const name = unsetEnvVar(path);
-  if (name) return { status: "env-unset", error: "env-unset", params: { name } };
+  if (name) {
+    // Node-RED puts a variable's value only into a setting that is `${NAME}` and nothing else.
+    const whole = /^\/?\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(path);
+    return whole ? { status: "env-unset", error: "env-unset", params: { name } } : { status: "env-embedded", error: "env-embedded", params: { name, path: path.length > 200 ? `${path.slice(0, 200)}...` : path } };
+  }
   const shown = path.length > 200 ? `${path.slice(0, 200)}...` : path;
   if (path.includes("#")) return { status: "path-fragment", error: "path-fragment", params: { path: shown } };
   if (/\?/.test(path.replace(/(:\w+|\))\?(?=[/.]|$)/g, "$1"))) return { status: "path-query", error: "path-query", params: { path: shown } };

@@ -106,6 +106,7 @@ describe("settings that cannot work are refused with words (issue 19)", () => {
   describe("a webhook path no request can match", () => {
     const cases: Array<[string, string, RegExp]> = [
       ["${UNSET_WEBHOOK_PATH_X}", "UNSET_WEBHOOK_PATH_X not set", /environment variable UNSET_WEBHOOK_PATH_X, which is not set/],
+      ["/pre${HOME}", "${HOME} inside the path", /"\/pre\$\{HOME\}" holds \$\{HOME\} inside a longer path, where Node-RED never puts/],
       ["/x?y=1", "query in URL path", /"\/x\?y=1" holds a query/],
       ["/x#y", "fragment in URL path", /"\/x#y" holds a fragment/],
       ["/ü", "URL path not encoded", /"\/ü" holds a space.*write the path as \/%C3%BC\./],
