@@ -1,10 +1,10 @@
 import type { NodeAPI, NodeDef } from "node-red";
-import { CLIENT_DEFAULTS, NexusClient, NexusInputError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
+import { CLIENT_DEFAULTS, NexusClient, NexusInputError, describeError, unsetEnvVar, type SignatureEncoding } from "../lib/client";
 import { STOP_DRAIN_MS, type ChannelConfigNode } from "../lib/nodes/api-node";
 import { simulatorMode } from "../lib/nodes/simulator-channel";
 import { attachOutbox, OUTBOX_DEFAULTS, type OutboxChannelDef } from "../lib/nodes/outbox-glue";
 import { SettingReader } from "../lib/nodes/setting-check";
-import { translator } from "../lib/nodes/i18n";
+import { clientErrorTranslator, translator } from "../lib/nodes/i18n";
 import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 import sendEnglish from "./locales/en-US/genesys-nexus-send.json";
 
@@ -106,6 +106,8 @@ export = function (RED: NodeAPI): void {
         });
       } catch (err) {
         configError = err as Error;
+        // A proxy set outside the channel's own fields (an http proxy node, HTTP_PROXY) is named in the log too.
+        if (err instanceof NexusInputError && /^config-proxy-/.test(err.parts[0]?.[0] ?? "")) this.error(describeError(err, clientErrorTranslator(RED)));
         throw configError;
       }
       return client;

@@ -10,7 +10,7 @@ export = function (RED: NodeAPI): void {
   const t = translator(RED, "genesys-nexus-delete", english);
   function GenesysNexusDelete(this: Node, config: MediaIdDef): void {
     RED.nodes.createNode(this, config);
-    const mediaIdOf = mediaIdReader(RED, this, config);
+    const mediaIdOf = mediaIdReader(RED, this, config, t("genesys-nexus-delete.label.mediaId"));
     handleApiCall(RED, this, config.channel, t, {
       verb: "deleting",
       call: async (client, msg, options) => client.deleteMedia(await mediaIdOf(msg), options),

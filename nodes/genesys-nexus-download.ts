@@ -20,14 +20,14 @@ export = function (RED: NodeAPI): void {
   function GenesysNexusDownload(this: Node, config: DownloadDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const mediaIdOf = mediaIdReader(RED, node, config);
+    const mediaIdOf = mediaIdReader(RED, node, config, t("genesys-nexus-download.label.mediaId"));
     const saveTo = settingText(config.saveTo);
     const saveToType = settingText(config.saveToType) || "str";
     // Empty, or a value it cannot use (named in the log once), is the channel's limit (16 MiB unless set).
     const maxBytes = new SettingReader(RED, node).number("maxBytes", config.maxBytes, { min: 0, above: true, fallback: 0, fallbackText: channelTranslator(RED)("setting.channel-limit") }) || undefined;
     const targetOf = async (msg: Parameters<typeof mediaIdOf>[0]): Promise<string | undefined> => {
       if (saveToType === "str" && saveTo.trim() === "") return undefined;
-      const target = await evaluateProperty(RED, node, saveTo, saveToType, msg);
+      const target = await evaluateProperty(RED, node, saveTo, saveToType, msg, t("genesys-nexus-download.label.saveTo"));
       return typeof target === "string" && target.trim() !== "" ? target : undefined;
     };
     handleApiCall(RED, node, config.channel, t, {

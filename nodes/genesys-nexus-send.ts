@@ -24,6 +24,7 @@ export = function (RED: NodeAPI): void {
     const value = settingText(config.message);
     const fromPayload = type === "msg" && (value === "" || value === "payload");
     // Named in error texts, the way the dialog shows it: msg.payload, flow.x, a JSONata expression...
+    const setting = t("genesys-nexus-send.label.message");
     const source = fromPayload ? "msg.payload" : type === "msg" || type === "flow" || type === "global" ? `${type}.${value}` : t(`source.${type}`);
     const outbox = config.outbox === true || String(config.outbox) === "true";
     handleApiCall(
@@ -32,12 +33,12 @@ export = function (RED: NodeAPI): void {
       config.channel,
       t,
       outbox
-        ? outboxSendCall(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg)), source)
+        ? outboxSendCall(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg, setting)), source)
         : {
             verb: "sending",
             call: fromPayload
               ? (client, msg, options) => client.sendMessage(msg.payload, options)
-              : async (client, msg, options) => client.sendMessage(await evaluateProperty(RED, node, value, type, msg), { ...options, source }),
+              : async (client, msg, options) => client.sendMessage(await evaluateProperty(RED, node, value, type, msg, setting), { ...options, source }),
             write: (msg, result) => {
               msg.payload = result.payload;
             },

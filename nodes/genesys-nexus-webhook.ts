@@ -14,6 +14,7 @@ import { scrubbed, webhookDedupeStore } from "../lib/nodes/webhook-store";
 import { SettingReader } from "../lib/nodes/setting-check";
 import { attachSimulatedWebhook, simulatorStatusTag } from "../lib/nodes/simulator-channel";
 import english from "./locales/en-US/genesys-nexus-webhook.json";
+import { webhookPathProblem } from "../lib/nodes/webhook-path";
 
 interface WebhookDef extends NodeDef {
   channel: string;
@@ -69,6 +70,13 @@ export = function (RED: NodeAPI): void {
     if (!config.url) {
       node.status({ fill: "red", shape: "ring", text: t("status.no-url") });
       node.error(t("errors.no-url"));
+      return;
+    }
+    const pathProblem = webhookPathProblem(path);
+    if (pathProblem) {
+      // A path no request can ever match: refused here, with what is wrong, rather than a silent 404.
+      node.status({ fill: "red", shape: "ring", text: t(`status.${pathProblem.status}`, pathProblem.params) });
+      node.error(t(`errors.${pathProblem.error}`, pathProblem.params));
       return;
     }
     const adminPath = adminPathOf(RED, path);

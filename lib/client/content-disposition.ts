@@ -25,12 +25,39 @@ export function filenameFromDisposition(header: string | undefined): string | un
 
 /**
  * A name the server gives, made safe to write to: the last path segment only (a core `file` node writes
- * msg.filename where it says), with no control characters, never "." or "..". Undefined when nothing is left.
+ * msg.filename where it says); with no control characters (C0, DEL, C1: Unicode Cc), no invisible format
+ * characters (Unicode Cf: the bidi overrides and isolates U+202A-U+202E and U+2066-U+2069, U+200E/U+200F,
+ * U+061C, zero-width characters, U+FEFF), which could make `ab\u202Ec.txt` look like another name, and no
+ * lone surrogates; never a name of dots only ("." and ".." are path segments); and at most
+ * FILENAME_MAX_BYTES bytes of UTF-8 (the NAME_MAX of Linux, macOS and Windows file systems), shortened
+ * before its extension so that the type stays. Undefined when nothing is left.
  */
 export function bareFilename(name: string | undefined): string | undefined {
   if (!name) return undefined;
-  const last = name.split(/[\\/]/).pop()?.replace(/[\x00-\x1f\x7f]/g, "").trim() ?? "";
-  return last === "" || last === "." || last === ".." ? undefined : last;
+  const last = name.split(/[\\/]/).pop()?.replace(/[\p{Cc}\p{Cf}\p{Cs}]/gu, "").trim() ?? "";
+  return last === "" || /^\.+$/.test(last) ? undefined : fitted(last);
+}
+
+/** The longest file name most file systems take, in bytes (ENAMETOOLONG past it). */
+export const FILENAME_MAX_BYTES = 255;
+
+/** An extension kept when a long name is shortened: a dot and up to 16 letters or digits. */
+const EXTENSION = /\.[\p{L}\p{N}]{1,16}$/u;
+
+/** A name cut to FILENAME_MAX_BYTES of UTF-8, whole characters only, its extension kept. */
+function fitted(name: string): string {
+  if (Buffer.byteLength(name, "utf8") <= FILENAME_MAX_BYTES) return name;
+  const extension = EXTENSION.exec(name)?.[0] ?? "";
+  const room = FILENAME_MAX_BYTES - Buffer.byteLength(extension, "utf8");
+  let stem = "";
+  let bytes = 0;
+  for (const char of name.slice(0, name.length - extension.length)) {
+    const size = Buffer.byteLength(char, "utf8");
+    if (bytes + size > room) break;
+    stem += char;
+    bytes += size;
+  }
+  return stem.trimEnd() + extension;
 }
 
 /**

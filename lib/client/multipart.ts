@@ -11,7 +11,8 @@ import { createSignatureHmac, formatSignature, type SignatureEncoding } from "./
 /**
  * What to upload: bytes in memory, a stream, or a file on disk. Empty content (an empty string, Buffer,
  * Uint8Array or ArrayBuffer, a stream that ends without a byte) counts as none: the file at `path` is
- * uploaded instead, and with no file either the upload fails with `nothing-to-upload` before any request.
+ * uploaded instead (a 0-byte file fails with `empty-file`), and with no file either the upload fails with
+ * `nothing-to-upload`; both before any request.
  */
 export interface UploadSource {
   /** Buffer, UTF-8 string, Uint8Array, ArrayBuffer or Readable stream. When absent or empty, `path` is read from disk. */
@@ -233,6 +234,8 @@ async function prepareFileUpload(
   try {
     const stat = await fsp.stat(path);
     if (!stat.isFile()) throw new NexusInputError("not-a-file", { path });
+    // A 0-byte file is nothing to upload, as an empty payload is: no empty media is made.
+    if (stat.size === 0) throw new NexusInputError("empty-file", { path });
     size = stat.size;
     const hmac = createSignatureHmac(secret).update(head);
     if ((await hashFile(path, size, hmac)) !== size) throw new NexusInputError("file-changed", { path });

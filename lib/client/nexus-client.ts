@@ -25,6 +25,7 @@ import { prepareUpload, type UploadSource } from "./multipart";
 import { RequestLimiter } from "./request-limiter";
 import { DEFAULT_RETRY_POLICY, mayRetry, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
 import { createDispatcher, type ProxyOptions, type TlsOptions } from "./transport";
+import { checkProxy } from "./proxy-check";
 import { signBody, type SignatureEncoding } from "./signature";
 import { newTraceId, traceIdOf } from "./trace-id";
 
@@ -43,13 +44,17 @@ export interface ChannelOptions {
   secret: string;
   /** API gateway key, sent as `x-api-key` when set. */
   apiKey?: string;
-  /** Time limit for one attempt, in ms (default 30000). */
-  timeout?: number;
+  /**
+   * Time limit for one attempt, in ms (default 30000). This and the other counts below take a number or its
+   * decimal text; anything else (a boolean, a word, NaN, a negative number) counts as unset: the default.
+   */
+  timeout?: number | string;
   /**
    * Retries after the first attempt (default 3). A POST is sent again only when Genesys cannot have it
    * (no connection made, 429, 503); GET and DELETE also after resets, 502 and 504 (see `mayRetry`).
+   * At most MAX_RETRIES (10): more is read as 10, so that a typo cannot hammer a failing server.
    */
-  retries?: number;
+  retries?: number | string;
   /** First backoff step in ms (default 200). */
   retryBaseDelay?: number;
   /** Longest single wait between attempts, backoff or `Retry-After`, in ms (default 30000). */
@@ -57,9 +62,9 @@ export interface ChannelOptions {
   /** Digest encoding of `X-Hub-Signature` (default hex). */
   signatureEncoding?: SignatureEncoding;
   /** Requests in flight at once (default 64). */
-  maxInFlight?: number;
+  maxInFlight?: number | string;
   /** Requests that may wait for a free slot (default 10000); past that a request fails at once. */
-  maxQueued?: number;
+  maxQueued?: number | string;
   /** Largest stream upload, in bytes (default 4 GiB); past 1 MiB a stream is spooled to a temporary file. */
   maxStreamBytes?: number;
   /** Largest download into memory, in bytes (default 16 MiB); larger media are written to a file instead. */
@@ -209,6 +214,13 @@ function checkText(value: unknown, missing: string): string {
 /** The longest a timer can wait, in ms: Node fires a longer one after 1 ms instead. */
 const TIMER_MAX_MS = 2_147_483_647;
 
+/** The most retries a channel makes after the first attempt; a larger setting is read as this. */
+export const MAX_RETRIES = 10;
+
+/**
+ * A count setting: a number or its decimal text, at least `min`, cut to `max`. Anything else (a boolean,
+ * which Number() would read as 0 or 1, a word, NaN, Infinity, less than `min`) is unset: `fallback`.
+ */
 function positiveInt(value: unknown, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
   return typeof n === "number" && Number.isFinite(n) && n >= min ? Math.min(Math.floor(n), max) : fallback;
@@ -274,7 +286,8 @@ export class NexusClient {
     if (url.username || url.password) throw new NexusInputError("config-base-url-credentials");
     // Nothing of the setting is dropped silently: a fragment is never sent, and the URL parser would drop
     // tabs and line breaks. A query is kept on every call (a lone "?" is nothing to keep).
-    if (url.hash) throw new NexusInputError("config-base-url-fragment", { url: shownUrl(baseUrl), fragment: url.hash });
+    // An empty fragment ("...v3#") leaves url.hash "", so the text itself is checked too.
+    if (url.hash || baseUrl.includes("#")) throw new NexusInputError("config-base-url-fragment", { url: shownUrl(baseUrl), fragment: url.hash || "#" });
     if (CONTROL.test(baseUrl)) throw new NexusInputError("config-base-url-control");
     this.channelId = checkText(options.channelId, "config-no-channel-id");
     const ccid = headerSafe(checkText(options.ccid, "config-no-ccid"), "contact center id");
@@ -285,7 +298,7 @@ export class NexusClient {
     this.encoding = options.signatureEncoding === "base64" ? "base64" : "hex";
     this.timeout = positiveInt(options.timeout, CLIENT_DEFAULTS.timeout, 1, TIMER_MAX_MS);
     this.retryPolicy = {
-      retries: positiveInt(options.retries, CLIENT_DEFAULTS.retries),
+      retries: positiveInt(options.retries, CLIENT_DEFAULTS.retries, 0, MAX_RETRIES),
       baseDelayMs: positiveInt(options.retryBaseDelay, DEFAULT_RETRY_POLICY.baseDelayMs, 0, TIMER_MAX_MS),
       maxDelayMs: positiveInt(options.maxRetryDelay, DEFAULT_RETRY_POLICY.maxDelayMs, 0, TIMER_MAX_MS),
     };
@@ -302,6 +315,7 @@ export class NexusClient {
     const maxInFlight = positiveInt(options.maxInFlight, CLIENT_DEFAULTS.maxInFlight, 1);
     this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, CLIENT_DEFAULTS.maxQueued));
     this.servername = url.protocol === "https:" && options.tls?.servername ? options.tls.servername : undefined;
+    checkProxy(url, options.proxy);
     this.dispatcher = createDispatcher(url, {
       connections: maxInFlight,
       tls: options.tls,

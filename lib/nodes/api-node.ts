@@ -14,6 +14,7 @@ import {
 import { channelTranslator, clientErrorTranslator, type Translate } from "./i18n";
 import { NodeStatus } from "./node-status";
 import { simulatorStatusTag, type ChannelMode, type SimulatedWebhook } from "./simulator-channel";
+import { settingError } from "./setting-error";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
 export interface ChannelConfigNode extends Node {
@@ -392,9 +393,14 @@ export function settingText(value: unknown): string {
   return typeof value === "number" || typeof value === "boolean" ? String(value) : "";
 }
 
-/** Reads a typed-input property (msg, flow, global, env, str, jsonata) for one message. */
-export function evaluateProperty(RED: NodeAPI, node: Node, value: string, type: string, msg: FlowMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
+/**
+ * Reads a typed-input property (msg, flow, global, env, str, jsonata) for one message. With `setting` (the
+ * dialog's label), a value that cannot be read (a JSONata expression that does not parse or fails, JSON
+ * that does not parse) rejects with a sentence naming the setting (see `settingError`).
+ */
+export function evaluateProperty(RED: NodeAPI, node: Node, value: string, type: string, msg: FlowMessage, setting?: string): Promise<unknown> {
+  const failed = (err: unknown): unknown => (setting === undefined ? err : settingError(RED, setting, type, value, err));
+  return new Promise<unknown>((resolve, reject) => {
     RED.util.evaluateNodeProperty(value, type, node, msg, (err: Error | null, result: unknown) => (err ? reject(err) : resolve(result)));
-  });
+  }).catch((err: unknown) => Promise.reject(failed(err)));
 }

@@ -39,6 +39,38 @@ describe("Content-Disposition file names, as real servers send them (RFC 6266, R
     assert.equal(bareFilename("."), undefined);
   });
 
+  it("gives no name of dots only, whatever their number", () => {
+    for (const dots of ["...", ".....", " .. ", "./..."]) assert.equal(bareFilename(dots), undefined, JSON.stringify(dots));
+    assert.equal(filenameFromDisposition('attachment; filename="..."'), undefined);
+    assert.equal(filenameFromDisposition("attachment; filename*=UTF-8''%2E%2E%2E%2E"), undefined);
+    assert.equal(bareFilename("...x"), "...x");
+  });
+
+  it("removes bidi controls, invisible format characters and C1 controls (the U+202E name spoof)", () => {
+    assert.equal(bareFilename("ab\u202Ec.txt"), "abc.txt");
+    assert.equal(filenameFromDisposition("attachment; filename*=UTF-8''invoice%E2%80%AEfdp.exe"), "invoicefdp.exe");
+    for (const cp of [0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069, 0x200e, 0x200f, 0x061c, 0x200b, 0xfeff, 0x80, 0x85, 0x9f]) {
+      assert.equal(bareFilename(`a${String.fromCodePoint(cp)}b.pdf`), "ab.pdf", cp.toString(16));
+    }
+    assert.equal(bareFilename("\u202E"), undefined);
+    assert.equal(bareFilename("Größe_報告.pdf"), "Größe_報告.pdf");
+  });
+
+  it("shortens a name past 255 bytes of UTF-8 to fit, keeping its extension and whole characters", () => {
+    const long = bareFilename(`${"a".repeat(300)}.pdf`) ?? "";
+    assert.equal(Buffer.byteLength(long), 255);
+    assert.ok(long.endsWith("a.pdf"));
+    const wide = bareFilename(`${"報".repeat(100)}.tar.gz`) ?? "";
+    assert.ok(Buffer.byteLength(wide) <= 255 && wide.endsWith("報.gz") && !wide.includes("\ufffd"), wide);
+    const emoji = bareFilename("😀".repeat(70)) ?? "";
+    assert.equal(Buffer.byteLength(emoji), 252);
+    assert.equal(Array.from(emoji).length, 63);
+    const header = filenameFromDisposition(`attachment; filename*=UTF-8''${encodeURIComponent("é".repeat(200))}.txt`) ?? "";
+    assert.ok(Buffer.byteLength(header) <= 255 && header.endsWith(".txt"));
+    const fits = `${"b".repeat(251)}.txt`;
+    assert.equal(bareFilename(fits), fits);
+  });
+
   it("reads latin1 octets as UTF-8 only when they are valid UTF-8", () => {
     assert.equal(utf8IfValid(wire("報告")), "報告");
     assert.equal(utf8IfValid("caf\xe9"), "café");

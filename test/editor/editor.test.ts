@@ -224,6 +224,8 @@ describe("the editor in a real browser", function () {
     await showTab(page, "advanced");
     await type(page, "#node-config-input-retries", "-1");
     assert.equal(await fieldError(page, "#node-config-input-retries"), "A whole number, 0 or more.");
+    await type(page, "#node-config-input-retries", "11");
+    assert.match((await fieldError(page, "#node-config-input-retries")) ?? "", /^At most 10 retries/);
     await type(page, "#node-config-input-maxInFlight", "0");
     assert.equal(await fieldError(page, "#node-config-input-maxInFlight"), "A whole number, 1 or more.");
     await type(page, "#node-config-input-outboxLimit", "0");
@@ -260,7 +262,7 @@ describe("the editor in a real browser", function () {
     assert.deepEqual(pageErrors, []);
   });
 
-  it("refuses a webhook reply timeout longer than Genesys waits, with words", async () => {
+  it("refuses a webhook reply timeout longer than Genesys waits, and a path no request can match, with words", async () => {
     const hook = await page.evaluate(() => {
       let id = "";
       RED.nodes.eachNode((n) => {
@@ -274,6 +276,15 @@ describe("the editor in a real browser", function () {
     assert.match((await fieldError(page, "#node-input-replyTimeout")) ?? "", /Genesys waits 10 s/);
     await type(page, "#node-input-replyTimeout", "8000");
     assert.equal(await fieldError(page, "#node-input-replyTimeout"), null);
+    // Paths no request can match (issue 19): the runtime refuses them too (lib/nodes/webhook-path.ts).
+    for (const [url, words] of [["/x?y=1", /A query \(\?\.\.\.\) is not part of the path/], ["/x#y", /A fragment \(#\.\.\.\) is never sent/], ["/ü", /write \/%C3%BC\./], ["/a b", /write \/a%20b\./], ["/pre${WEBHOOK_PATH}", /only into a setting that is \$\{NAME\} and nothing else/]] as const) {
+      await type(page, "#node-input-url", url);
+      assert.match((await fieldError(page, "#node-input-url")) ?? "", words, url);
+    }
+    for (const url of ["/genesys/agent", "/%C3%BC", "${WEBHOOK_PATH}"]) {
+      await type(page, "#node-input-url", url);
+      assert.equal(await fieldError(page, "#node-input-url"), null, url);
+    }
     await page.click("#node-dialog-cancel");
     await page.waitForSelector("#node-dialog-cancel", { state: "detached" });
   });

@@ -224,13 +224,21 @@ describe("hardening against hostile servers, careless flows and attackers", func
       }
     });
 
-    it("uploads an empty file by path", async () => {
+    // Issue 19: a 0-byte file is nothing to upload, as an empty payload is (this test used to expect an
+    // empty media to be made).
+    it("refuses an empty file by path, with or without an empty payload, and sends no request", async () => {
       const file = path.join(dir, "empty.txt");
       fs.writeFileSync(file, "");
       const client = clientFor(sim.baseUrl);
+      const before = sim.requests.length;
       try {
-        const res = await client.uploadMedia({ path: file });
-        assert.equal(sim.media.get(res.mediaId)?.length, 0);
+        for (const source of [{ path: file }, { data: "", path: file }, { data: Buffer.alloc(0), path: file }]) {
+          await assert.rejects(
+            client.uploadMedia(source),
+            (err: unknown) => err instanceof NexusInputError && err.message.includes(file) && /nothing to upload/i.test(err.message) && /empty/.test(err.message),
+          );
+        }
+        assert.equal(sim.requests.length, before, "no request");
       } finally {
         await client.close();
       }
