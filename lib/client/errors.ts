@@ -159,7 +159,10 @@ export class NexusHttpError extends NexusError {
   }
 }
 
-/** No complete answer within the channel's time limit. */
+/**
+ * No complete answer within the channel's time limit to a request that had its connection (one that got
+ * none is a connect time-out, a NexusNetworkError): Genesys may have it.
+ */
 export class NexusTimeoutError extends NexusError {
   constructor(ctx: RequestContext, timeoutMs: number) {
     super("timeout", [["timeout", { ms: timeoutMs, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: "maybe", method: ctx.method });
@@ -226,7 +229,11 @@ export class NexusNetworkError extends NexusError {
 
 /** The request was cut short on purpose: the channel closed (redeploy, shutdown) or the caller aborted. */
 export class NexusAbortError extends NexusError {
-  /** Whether an attempt had gone out before the abort, so that Genesys may have the request. */
+  /**
+   * Whether an attempt may have reached Genesys before the abort: one on the wire with its connection
+   * made, or an earlier one whose outcome was unknown or answered. False when every attempt failed before
+   * anything could arrive (refused, never connected, 429, 503).
+   */
   readonly requestSent: boolean;
   constructor(ctx: RequestContext, requestSent = false) {
     super("aborted", [["aborted", { method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: requestSent ? "maybe" : "no", method: ctx.method });
