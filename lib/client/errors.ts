@@ -41,6 +41,19 @@ interface Details {
   traceId?: string;
   reachedGenesys?: Reach;
   retryAfterSeconds?: number;
+  /** The request's method: what an unknown outcome means depends on it. */
+  method?: string;
+}
+
+/**
+ * The sentence an unknown outcome ends with. Only a POST can put something twice in front of an agent, so
+ * only a POST says "may have received it"; a GET changes nothing (it was retried as far as the channel
+ * retries), and a DELETE may have taken effect.
+ */
+function unknownOutcomeWords(method: string | undefined): string | undefined {
+  if (method === "GET") return undefined;
+  if (method === "DELETE") return "may-have-deleted";
+  return "may-have-received";
 }
 
 /** Base of every error the client throws. Its message is a sentence a flow author can act on. */
@@ -67,7 +80,8 @@ export class NexusError extends Error {
   constructor(kind: NexusErrorKind, parts: MessagePart[], details: Details = {}) {
     const reach = details.reachedGenesys ?? "no";
     // An unknown outcome says so, with the trace id to look for, so that the flow decides what to do.
-    if (reach === "maybe") parts = [...parts, ["may-have-received"]];
+    const unknown = reach === "maybe" ? unknownOutcomeWords(details.method) : undefined;
+    if (unknown) parts = [...parts, [unknown]];
     if (details.traceId) parts = [...parts, ["trace", { traceId: details.traceId }]];
     super(describeParts(parts, english));
     this.name = new.target.name;
@@ -141,14 +155,18 @@ export class NexusHttpError extends NexusError {
       traceId: ctx.traceId,
       reachedGenesys: reachOfStatus(statusCode),
       retryAfterSeconds: retryAfter?.seconds,
+      method: ctx.method,
     });
   }
 }
 
-/** No complete answer within the channel's time limit. */
+/**
+ * No complete answer within the channel's time limit to a request that had its connection (one that got
+ * none is a connect time-out, a NexusNetworkError): Genesys may have it.
+ */
 export class NexusTimeoutError extends NexusError {
   constructor(ctx: RequestContext, timeoutMs: number) {
-    super("timeout", [["timeout", { ms: timeoutMs, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: "maybe" });
+    super("timeout", [["timeout", { ms: timeoutMs, method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: "maybe", method: ctx.method });
   }
 }
 
@@ -177,22 +195,34 @@ export function neverConnected(code: string): boolean {
   );
 }
 
+/** TLS codes of a server that did not answer with TLS at all (a plain HTTP server behind an https:// URL). */
+const NOT_TLS = /WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/;
+
 function networkWords(code: string): string {
   if (NETWORK_CODES.has(code)) return `net-${code}`;
   if (UNDICI_WORDS[code]) return UNDICI_WORDS[code];
+  if (NOT_TLS.test(code)) return "net-not-tls";
   if (/CERT|SSL|TLS|SELF_SIGNED|VERIFY/i.test(code)) return "net-tls";
   if (/PROXY/i.test(code)) return "net-proxy";
   return "net-other";
 }
 
-/** The request never got a (complete, readable) answer: refused, reset, unresolvable host, TLS trouble. */
+/**
+ * The request never got a (complete, readable) answer: refused, reset, unresolvable host, TLS trouble.
+ * Where no connection was made, the text says Genesys could not be reached and points at the base URL;
+ * where one was made and lost after the request was written, it says so, and not that.
+ */
 export class NexusNetworkError extends NexusError {
   readonly code: string;
   constructor(ctx: RequestContext, code: string) {
-    const parts: MessagePart[] = [["network", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]];
+    const never = neverConnected(code);
+    const parts: MessagePart[] = never
+      ? [["network", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]]
+      : [["connection-lost", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }]];
     super("network", parts, {
       traceId: ctx.traceId,
-      reachedGenesys: neverConnected(code) ? "no" : "maybe",
+      reachedGenesys: never ? "no" : "maybe",
+      method: ctx.method,
     });
     this.code = code;
   }
@@ -200,10 +230,14 @@ export class NexusNetworkError extends NexusError {
 
 /** The request was cut short on purpose: the channel closed (redeploy, shutdown) or the caller aborted. */
 export class NexusAbortError extends NexusError {
-  /** Whether an attempt had gone out before the abort, so that Genesys may have the request. */
+  /**
+   * Whether an attempt may have reached Genesys before the abort: one on the wire with its connection
+   * made, or an earlier one whose outcome was unknown or answered. False when every attempt failed before
+   * anything could arrive (refused, never connected, 429, 503).
+   */
   readonly requestSent: boolean;
   constructor(ctx: RequestContext, requestSent = false) {
-    super("aborted", [["aborted", { method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: requestSent ? "maybe" : "no" });
+    super("aborted", [["aborted", { method: ctx.method, path: ctx.path }]], { traceId: ctx.traceId, reachedGenesys: requestSent ? "maybe" : "no", method: ctx.method });
     this.requestSent = requestSent;
   }
 }

@@ -24,7 +24,7 @@ import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
 import { RequestLimiter } from "./request-limiter";
 import { DEFAULT_RETRY_POLICY, mayRetry, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
-import { createDispatcher, type ProxyOptions, type TlsOptions } from "./transport";
+import { createDispatcher, ON_CONNECTED, type ConnectedRequestOptions, type ProxyOptions, type TlsOptions } from "./transport";
 import { checkProxy } from "./proxy-check";
 import { signBody, type SignatureEncoding } from "./signature";
 import { newTraceId, traceIdOf } from "./trace-id";
@@ -169,6 +169,11 @@ interface RequestSpec {
   headers?: string[];
   body?: () => Buffer | Buffer[] | Readable;
   signature: string;
+  /**
+   * Where a 2xx answer's streamed body goes (with `stream`), inside the attempt: a transfer cut short is a
+   * failed attempt, retried as the method allows. It cleans up after itself when it fails.
+   */
+  sink?: (body: Readable, status: number) => Promise<void>;
 }
 
 const JSON_HEADERS = ["content-type", "application/json"];
@@ -412,24 +417,30 @@ export class NexusClient {
     const traceId = this.traceIdFor(options);
     const subPath = this.mediaPath(mediaId);
     if (typeof file !== "string" || file.trim() === "") throw new NexusInputError("download-unwritable", { path: String(file), reason: "no path" });
-    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, stream: true }, traceId, options);
-    // undici's body time-out ends a transfer that pauses longer than the channel's time limit.
-    const body = res.data as Readable;
-    const part = `${file}.part-${newTraceId().slice(0, 8)}`;
+    const ctx: RequestContext = { method: "GET", path: this.urlOf(subPath), traceId, resource: "media" };
     let bytes = 0;
-    body.on("data", (chunk: Buffer) => (bytes += chunk.length));
-    try {
-      await pipeline(body, envelopeSniffer(), createWriteStream(part));
-      await fsp.rename(part, file);
-    } catch (err) {
-      await fsp.rm(part, { force: true });
-      if (err instanceof EnvelopeFailure) throw new NexusHttpError({ method: "GET", path: this.urlOf(subPath), traceId, resource: "media" }, res.status, err.status);
-      const code = (err as NodeJS.ErrnoException).code ?? "ERR_NETWORK";
-      if (/^E(NOENT|ACCES|PERM|ISDIR|ROFS|NOSPC|EXIST|NOTDIR)$/.test(code)) {
-        throw new NexusInputError("download-unwritable", { path: file, reason: code });
+    // Each attempt writes to a temporary name beside the target, renamed into place once complete, and
+    // removed when the transfer fails (a reset mid-answer is then retried like any GET).
+    const sink = async (body: Readable, status: number): Promise<void> => {
+      const part = `${file}.part-${newTraceId().slice(0, 8)}`;
+      let received = 0;
+      body.on("data", (chunk: Buffer) => (received += chunk.length));
+      try {
+        // undici's body time-out ends a transfer that pauses longer than the channel's time limit.
+        await pipeline(body, envelopeSniffer(), createWriteStream(part));
+        await fsp.rename(part, file);
+        bytes = received;
+      } catch (err) {
+        await fsp.rm(part, { force: true });
+        if (err instanceof EnvelopeFailure) throw new NexusHttpError(ctx, status, err.status);
+        const code = (err as NodeJS.ErrnoException).code ?? "ERR_NETWORK";
+        if (/^E(NOENT|ACCES|PERM|ISDIR|ROFS|NOSPC|EXIST|NOTDIR)$/.test(code)) {
+          throw new NexusInputError("download-unwritable", { path: file, reason: code });
+        }
+        throw err instanceof NexusError ? err : new NexusNetworkError(ctx, networkCode(err));
       }
-      throw new NexusNetworkError({ method: "GET", path: this.urlOf(subPath), traceId }, networkCode(err));
-    }
+    };
+    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, stream: true, sink }, traceId, options);
     return {
       statusCode: res.status,
       traceId,
@@ -584,7 +595,12 @@ export class NexusClient {
       let retryAfterMs: number | undefined;
       try {
         const res = await this.attempt(spec, call);
-        if (res.status >= 200 && res.status < 300) return res;
+        if (res.status >= 200 && res.status < 300) {
+          const body = res.data;
+          if (spec.sink && body instanceof Readable) await call.wait(spec.sink(body, res.status), () => body.destroy());
+          call.reached = true;
+          return res;
+        }
         const status = errorStatus(res.data as Buffer);
         retryAfterMs = parseRetryAfter(headerText(res.headers["retry-after"]));
         // A longer wait than the channel makes is never cut short: a retry would only meet the same answer.
@@ -596,6 +612,9 @@ export class NexusClient {
         if (!(err instanceof NexusError)) throw err;
         failure = err;
       }
+      // Whether Genesys may have the request is what every later attempt, abort and log goes by.
+      call.connected = false;
+      if (failure.reachedGenesys !== "no") call.reached = true;
       // A draining call ends with what its last attempt got: no retry is new work.
       if (retry >= retries || call.cancelled || call.draining || !mayRetry(spec.method, failure)) throw failure;
       const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
@@ -620,7 +639,7 @@ export class NexusClient {
     const { ctx } = call;
     if (call.cancelled) return Promise.reject(call.abortError());
     call.phase = "sending";
-    call.sent = true;
+    call.connected = false;
     return new Promise<HttpAnswer>((resolve, reject) => {
       const body = spec.body?.();
       const signal = new AttemptSignal();
@@ -636,16 +655,24 @@ export class NexusClient {
         if (body instanceof Readable) body.destroy();
         reject(fail);
       };
-      const timer = setTimeout(() => settle(new NexusTimeoutError(ctx, this.timeout)), this.timeout);
+      // A request that got no connection within the time limit cannot have reached Genesys, however the
+      // connect (or a proxy's tunnel) stalled: it is a connect time-out, retried as the rule allows.
+      const timer = setTimeout(
+        () => settle(call.connected ? new NexusTimeoutError(ctx, this.timeout) : new NexusNetworkError(ctx, "UND_ERR_CONNECT_TIMEOUT")),
+        this.timeout,
+      );
       call.onCancel = () => settle(call.abortError());
       // undici takes `servername` per request too (its types do not say so): it names the connection's SNI.
-      const request: Dispatcher.RequestOptions & { servername?: string } = {
+      const request: ConnectedRequestOptions & { servername?: string } = {
         origin: this.origin,
         path: this.pathOf(spec.subPath),
         method: spec.method,
         headers: this.baseHeaders.concat(spec.headers ?? NO_HEADERS, "x-hub-signature", spec.signature, "x-b3-traceid", ctx.traceId as string),
         body: body as Dispatcher.RequestOptions["body"],
         signal,
+        [ON_CONNECTED]: () => {
+          if (!settled) call.connected = true;
+        },
       };
       if (this.servername) request.servername = this.servername;
       if (spec.stream) request.bodyTimeout = this.timeout;
@@ -711,6 +738,10 @@ export class NexusClient {
 function networkCode(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   if (e.name === "HTTPParserError" || /^HPE_/.test(e.code ?? "")) return "EPROTO";
+  // A TLS handshake that met no TLS (a plain HTTP server behind https://) is EPROTO on some OpenSSL builds;
+  // it happens before the request is written, so it gets the TLS code it stands for.
+  if (e.code === "EPROTO" && /wrong version number/i.test(e.message ?? "")) return "ERR_SSL_WRONG_VERSION_NUMBER";
+  if (e.code === "EPROTO" && /SSL routines|TLS/i.test(e.message ?? "")) return "ERR_SSL_PROTOCOL_ERROR";
   if (/^Proxy response \(\d+\)|Proxy Authentication Required/.test(e.message ?? "")) return "EPROXY";
   // A TLS failure towards the origin through a proxy carries the TLS error as its cause.
   if (e.code === "UND_ERR_PRX_TLS" && e.cause?.code) return e.cause.code;
@@ -721,7 +752,11 @@ function networkCode(err: unknown): string {
 export interface CallControl {
   /** queued: waiting for a slot; sending: an attempt on the wire; waiting: between attempts; done. */
   readonly phase: CallPhase;
-  /** Whether an attempt went out, so that Genesys may have the request. */
+  /**
+   * Whether an attempt may have reached Genesys: one on the wire now with its connection made, or an
+   * earlier one whose outcome was unknown or answered. False while every attempt so far failed before
+   * anything could arrive (refused, never connected, 429, 503).
+   */
   readonly sent: boolean;
   cancel(): void;
   /** Make no further attempt: a call that waits ends at once, an attempt on the wire may finish. */
@@ -779,13 +814,20 @@ class Call implements CallControl {
   cancelled = false;
   draining = false;
   phase: CallPhase = "queued";
-  sent = false;
+  /** The attempt in progress has its connection and is written, or being written. */
+  connected = false;
+  /** An earlier attempt may have reached Genesys ("maybe" or "yes"). */
+  reached = false;
   /** Stops listening to the caller's AbortSignal, when there is one. */
   detachSignal: (() => void) | undefined;
   /** What ends the current step at once: set by `wait`, by an attempt, and while a body is prepared. */
   onCancel: (() => void) | undefined;
 
   constructor(readonly ctx: RequestContext) {}
+
+  get sent(): boolean {
+    return this.connected || this.reached;
+  }
 
   cancel(): void {
     if (this.cancelled) return;

@@ -91,11 +91,44 @@ export interface TransportOptions {
 }
 
 /**
+ * A request option of our dispatcher: called when the request has a connection to the origin (TCP, TLS and
+ * any proxy tunnel made) and is about to be written. Until then Genesys cannot have the request.
+ */
+export const ON_CONNECTED = "onConnected";
+export type ConnectedRequestOptions = Dispatcher.RequestOptions & { [ON_CONNECTED]?: () => void };
+
+/**
+ * Tells a request's `onConnected` when undici starts it on a connection (its `onRequestStart`, undici's
+ * old `onConnect`, comes right before the request is written), and forwards everything else unchanged.
+ */
+const markConnected: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+  const onConnected = (opts as ConnectedRequestOptions)[ON_CONNECTED];
+  if (!onConnected) return dispatch(opts, handler);
+  const marked: Dispatcher.DispatchHandler = {
+    onRequestStart: (controller, context) => {
+      onConnected();
+      handler.onRequestStart?.(controller, context);
+    },
+    onRequestUpgrade: (controller, statusCode, headers, socket) => handler.onRequestUpgrade?.(controller, statusCode, headers, socket),
+    onResponseStart: (controller, statusCode, headers, statusMessage) => handler.onResponseStart?.(controller, statusCode, headers, statusMessage),
+    onResponseData: (controller, chunk) => handler.onResponseData?.(controller, chunk),
+    onResponseEnd: (controller, trailers) => handler.onResponseEnd?.(controller, trailers),
+    onResponseError: (controller, err) => handler.onResponseError?.(controller, err),
+  };
+  return dispatch(opts, marked);
+};
+
+/**
  * The channel's one undici dispatcher, for every call it makes: a keep-alive `Pool` to the origin, or a
  * `ProxyAgent` that tunnels (CONNECT) through the proxy, with the channel's TLS settings towards the origin.
- * Idle connections do not keep the process alive (undici unrefs them).
+ * Idle connections do not keep the process alive (undici unrefs them). A request may carry `onConnected`
+ * (see ON_CONNECTED), so that a time-out can tell a connection never made from a request left unanswered.
  */
 export function createDispatcher(target: URL, options: TransportOptions): Dispatcher {
+  return baseDispatcher(target, options).compose(markConnected);
+}
+
+function baseDispatcher(target: URL, options: TransportOptions): Dispatcher {
   const https = target.protocol === "https:";
   const connect = connectOptions(https ? options.tls : undefined, options.connectTimeoutMs);
   const proxy = proxyUrlFor(target, options.proxy);
