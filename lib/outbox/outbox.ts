@@ -124,6 +124,8 @@ export class Outbox {
   private readonly startKey: number;
   /** Entries whose disk copy says "attempt under way" while the one in memory does not (this run's attempts). */
   private readonly marked = new WeakSet<OutboxEntry>();
+  /** "Attempt under way" writes not yet awaited: the next entry's is made while the one before is sent. */
+  private readonly marking = new WeakMap<OutboxEntry, Promise<void>>();
   /** Entries this run has attempted. */
   private readonly tried = new WeakSet<OutboxEntry>();
 
@@ -382,12 +384,18 @@ export class Outbox {
     const restarted = !this.tried.has(entry) && entry.key < this.startKey;
     this.tried.add(entry);
     if (entry.unknown) this.handlers.resend(entry, restarted);
-    else if (!this.marked.has(entry)) {
+    else {
       // "Attempt under way" on disk before the request goes out: after a crash the next attempt is a
-      // logged resend. Committed (which survives a killed process) with the removal of the message before.
-      this.marked.add(entry);
-      await this.track(this.store.update({ ...entry, unknown: true }));
+      // logged resend. Committed (which survives a killed process), not flushed.
+      this.mark(entry);
+      const marking = this.marking.get(entry);
+      this.marking.delete(entry);
+      if (marking) await marking;
     }
+    // While messages go through, the next one's mark is committed during this send (one commit per
+    // message, overlapping the request). Should this send fail, that mark is taken back.
+    const next = this.failures === 0 ? this.window[1] : undefined;
+    if (next && !next.unknown && !next.answer) this.mark(next);
     let answer: DeliveredAnswer;
     try {
       answer = await this.handlers.send(entry);
@@ -401,11 +409,8 @@ export class Outbox {
         return;
       }
       if (verdict.unknown) entry.unknown = true;
-      else if (!entry.unknown && this.marked.has(entry)) {
-        // It did not arrive: a restart need not call the next attempt a resend.
-        this.marked.delete(entry);
-        await this.track(this.store.update(entry));
-      }
+      else if (!entry.unknown) await this.unmark(entry);
+      if (next && !next.unknown) await this.unmark(next);
       this.backoff(err);
       this.handlers.changed();
       return;
@@ -418,6 +423,23 @@ export class Outbox {
     }
     // Delivered while no send node runs (a deploy): keep the answer, so that it is emitted, not sent again.
     entry.answer = answer;
+    await this.track(this.store.update(entry));
+  }
+
+  /** Writes "attempt under way" for an entry, once. */
+  private mark(entry: OutboxEntry): void {
+    if (this.marked.has(entry)) return;
+    this.marked.add(entry);
+    this.marking.set(entry, this.track(this.store.update({ ...entry, unknown: true })));
+  }
+
+  /** Takes a mark back: the entry did not arrive (or was not sent), so a restart need not call it a resend. */
+  private async unmark(entry: OutboxEntry): Promise<void> {
+    if (!this.marked.has(entry)) return;
+    this.marked.delete(entry);
+    const marking = this.marking.get(entry);
+    this.marking.delete(entry);
+    if (marking) await marking;
     await this.track(this.store.update(entry));
   }
 
