@@ -270,7 +270,7 @@ export function outboxSendCall(
    * The body, trace id and place in the queue (none when the outbox cannot be opened) of each message
    * whose direct attempt is under way, for `rescue`.
    */
-  const attempts = new WeakMap<FlowMessage, { body: Buffer; traceId: string; place?: Reservation }>();
+  const attempts = new WeakMap<FlowMessage, { body: Buffer; traceId: string; place?: Reservation; noPlace?: Error }>();
   let outboxShown = false;
 
   const sender: OutboxSender = {
@@ -370,13 +370,15 @@ export function outboxSendCall(
     const traceId = traceIdOf(options?.traceId);
     const body = encodeMessageBody(value, source);
     let place: Reservation | undefined;
+    let noPlace: Error | undefined;
     try {
       // Its place in the queue is taken now: kept after a failed attempt, it still goes before later messages.
       place = hub?.get().reserve();
-    } catch {
-      // No outbox (its file cannot be opened): sent as without one; `rescue` says why it is not kept.
+    } catch (err) {
+      // No outbox (its file cannot be opened, or it is closing): sent as without one; `rescue` says why it is not kept.
+      noPlace = err as Error;
     }
-    attempts.set(msg, { body, traceId, place });
+    attempts.set(msg, { body, traceId, place, noPlace });
     // One attempt, no client retries: a message that cannot go now is kept at once, and the outbox probes.
     return client.sendMessage(body, { ...options, traceId, source, retries: 0 });
   };
@@ -430,12 +432,7 @@ export function outboxSendCall(
       }
       if (!sent.place) {
         // It would be kept, but the outbox cannot be opened: Catch, saying why.
-        let reason = t("outbox.unavailable");
-        try {
-          hub?.get();
-        } catch (openErr) {
-          reason = (openErr as Error).message;
-        }
+        const reason = sent.noPlace?.message ?? t("outbox.unavailable");
         const kept = Object.assign(new Error(t("outbox.not-kept", { reason })), { cause: err });
         taken.fail(kept, { reach: reachOf(err), traceId: sent.traceId });
         unavailable();
