@@ -4,7 +4,7 @@ import os from "os";
 import path from "path";
 import { NexusHttpError, NexusNetworkError, NexusTimeoutError, NexusInputError, NexusAbortError } from "../../lib/client";
 import { Outbox, OutboxFullError, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxHandlers } from "../../lib/outbox";
-import { decode, encode } from "../../lib/outbox/store";
+import { OutboxStore, decode, encode } from "../../lib/outbox/store";
 import { until } from "../support";
 
 const ctx = { method: "POST", path: "http://127.0.0.1/nexus/v3/channels/c/messages", traceId: "t", resource: "messages" as const };
@@ -263,6 +263,37 @@ describe("outbox: order, waits and crashes (issue 20 review)", function () {
     await until(() => outbox.size === 0, 10_000, "the drain");
     assert.deepEqual(seen.delivered, ["t2", "t3", "t4"]);
     assert.deepEqual(seen.resent, [["t2", true]]);
+  });
+});
+
+describe("outbox: a stored answer emitted again after a crash", function () {
+  this.timeout(20_000);
+  it("is logged with its trace id when the record of its emission was lost", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "outbox-"));
+    const file = path.join(dir, "chan.mdb");
+    const store = OutboxStore.open(file);
+    const answer = { statusCode: 200, traceId: "e1", payload: {} };
+    store.append({ nodeId: "send", traceId: "e1", body: Buffer.from("{}"), at: Date.now(), props: {}, answer, emitting: true });
+    store.append({ nodeId: "send", traceId: "e2", body: Buffer.from("{}"), at: Date.now(), props: {}, answer });
+    await store.close();
+    const reemitted: string[] = [];
+    const delivered: string[] = [];
+    let sends = 0;
+    const outbox = new Outbox({
+      file,
+      limit: 10,
+      maxAgeMs: 60_000,
+      handlers: { send: () => (sends++, Promise.reject(new Error("no"))), deliver: (e) => (delivered.push(e.traceId), true), canDrain: () => true, refuse: () => undefined, expire: () => undefined, resend: () => undefined, reemit: (e) => reemitted.push(e.traceId), changed: () => undefined },
+    });
+    try {
+      await until(() => outbox.size === 0, 5000, "the stored answers");
+      assert.deepEqual(delivered, ["e1", "e2"]);
+      assert.deepEqual(reemitted, ["e1"], "only the one whose emission may have happened before");
+      assert.equal(sends, 0);
+    } finally {
+      await outbox.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
