@@ -76,6 +76,11 @@ export class NexusError extends Error {
    * the call failed at once instead of being retried early.
    */
   readonly retryAfterSeconds?: number;
+  /**
+   * The wait a 429 or 503 answer asked for (`Retry-After`, RFC 9110 §10.2.3), in ms, whenever one came,
+   * however short or long: a caller that tries again later (the outbox) never comes before it.
+   */
+  retryAfterMs?: number;
 
   constructor(kind: NexusErrorKind, parts: MessagePart[], details: Details = {}) {
     const reach = details.reachedGenesys ?? "no";

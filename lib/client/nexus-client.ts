@@ -86,6 +86,8 @@ export interface CallOptions {
   canceller?: CallCanceller;
   /** Told before each retry, to show it (in a node status, for example). */
   onRetry?: (info: RetryInfo) => void;
+  /** Retries for this call instead of the channel's `retries` (0: one attempt; the outbox retries itself). */
+  retries?: number;
 }
 
 /** Options of a download into memory. */
@@ -588,7 +590,8 @@ export class NexusClient {
   }
 
   private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
-    const { retries, maxDelayMs } = this.retryPolicy;
+    const { maxDelayMs } = this.retryPolicy;
+    const retries = options.retries !== undefined && Number.isInteger(options.retries) && options.retries >= 0 ? options.retries : this.retryPolicy.retries;
     const { ctx } = call;
     for (let retry = 0; ; retry++) {
       let failure: NexusError;
@@ -608,6 +611,7 @@ export class NexusClient {
         failure = tooLong
           ? new NexusHttpError(ctx, res.status, status, { seconds: Math.ceil((retryAfterMs as number) / 1000), maxSeconds: Math.round(maxDelayMs / 1000) })
           : new NexusHttpError(ctx, res.status, status);
+        if (retryAfterMs !== undefined && (res.status === 429 || res.status === 503)) failure.retryAfterMs = retryAfterMs;
       } catch (err) {
         if (!(err instanceof NexusError)) throw err;
         failure = err;

@@ -126,15 +126,25 @@ export class FlowError extends Error {
  * The Catch-able error for a message that failed, with what a flow decides by put on the message itself:
  * Node-RED copies only message, code, stack and cause onto msg.error. Sets `msg.statusCode` (an answer
  * came), `msg.traceId` (the error's, else `traceId`), `msg.reachedGenesys` and `msg.retryAfter` (seconds).
+ * A `msg.statusCode` or `msg.retryAfter` the message brought with it (from an http request node, say) is
+ * removed when this failure has none: a flow never reads a stale answer as this one's.
  */
 export function failureOn(msg: FlowMessage, err: Error, t: ClientTranslate, reach: Reach, traceId?: string): FlowError {
   const flowError = new FlowError(err, t, reach);
   if (flowError.statusCode !== undefined) msg.statusCode = flowError.statusCode;
+  else delete msg.statusCode;
   const id = flowError.traceId ?? traceId;
   if (id !== undefined) msg.traceId = id;
   msg.reachedGenesys = reach;
   if (flowError.retryAfter !== undefined) msg.retryAfter = flowError.retryAfter;
+  else delete msg.retryAfter;
   return flowError;
+}
+
+/** A success's message: what an earlier failure or another node put there (`retryAfter`, `reachedGenesys`) goes. */
+export function clearFailureProperties(msg: Record<string, unknown>): void {
+  delete msg.retryAfter;
+  delete msg.reachedGenesys;
 }
 
 /**
@@ -303,6 +313,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
           api.write(msg, res);
           msg.statusCode = res.statusCode;
           msg.traceId = res.traceId;
+          clearFailureProperties(msg);
         } catch (err) {
           fail(err as Error, true);
           return;

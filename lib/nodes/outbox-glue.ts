@@ -2,8 +2,8 @@ import os from "os";
 import path from "path";
 import type { Node, NodeAPI } from "node-red";
 import { describeError, encodeMessageBody, traceIdOf, type NexusClient } from "../client";
-import { Outbox, OutboxFullError, payloadOf, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo } from "../outbox";
-import { channelNodeOf, failureOn, type ApiCall, type ChannelConfigNode, type FlowMessage, type TakenMessage } from "./api-node";
+import { Outbox, OutboxFullError, payloadOf, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo, type Reservation } from "../outbox";
+import { channelNodeOf, clearFailureProperties, failureOn, type ApiCall, type ChannelConfigNode, type FlowMessage, type TakenMessage } from "./api-node";
 import { clientErrorTranslator, type Translate } from "./i18n";
 
 /** What a send node's API call answers. */
@@ -110,7 +110,8 @@ export class OutboxHub {
           canDrain: () => this.flowsRunning && !this.closing && this.senders.size > 0,
           refuse: (entry, err) => this.fail(entry, err),
           expire: (entry, ageMs) => this.fail(entry, new Error(this.t("outbox.expired", { age: formatAge(this.t, ageMs), max: Math.round(this.outbox?.maxAgeMs ?? 0) / 1000 }))),
-          resend: (entry) => this.senderFor(entry)?.warn(this.t("outbox.resend", { traceId: entry.traceId })),
+          resend: (entry, restarted) => this.senderFor(entry)?.warn(this.t(restarted ? "outbox.resend-restart" : "outbox.resend", { traceId: entry.traceId })),
+          reemit: (entry) => this.senderFor(entry)?.warn(this.t("outbox.reemit", { traceId: entry.traceId })),
           changed: () => this.changed(),
         },
       });
@@ -161,7 +162,8 @@ export class OutboxHub {
     // The channel's client is closing with it: an attempt now would open a new one.
     if (this.closing) throw Object.assign(new Error("closing"), { kind: "aborted", requestSent: false });
     const client: NexusClient = this.channel.client();
-    const res = await client.sendMessage(entry.body, { traceId: entry.traceId });
+    // One attempt: the outbox itself waits and probes again (honouring a Retry-After).
+    const res = await client.sendMessage(entry.body, { traceId: entry.traceId, retries: 0 });
     return { statusCode: res.statusCode, traceId: res.traceId, payload: res.payload };
   }
 
@@ -185,6 +187,7 @@ export class OutboxHub {
     const sender = this.senderFor(entry);
     if (!sender) return false;
     const msg = { ...entry.props, payload: answer.payload, statusCode: answer.statusCode, traceId: answer.traceId } as unknown as FlowMessage;
+    clearFailureProperties(msg);
     sender.emit(msg);
     const now = Date.now();
     if (this.recent.length > 0 && now - this.recent[0].at >= RECENT_MS) this.recent = this.recent.filter((r) => now - r.at < RECENT_MS);
@@ -263,8 +266,11 @@ export function outboxSendCall(
   const channel = channelNodeOf(RED, channelId) as OutboxChannel | null;
   const hub = channel?.outboxHub;
   const warnedProps = new Set<string>();
-  /** The body and trace id of each message whose direct attempt is under way, for `rescue`. */
-  const attempts = new WeakMap<FlowMessage, { body: Buffer; traceId: string }>();
+  /**
+   * The body, trace id and place in the queue (none when the outbox cannot be opened) of each message
+   * whose direct attempt is under way, for `rescue`.
+   */
+  const attempts = new WeakMap<FlowMessage, { body: Buffer; traceId: string; place?: Reservation; noPlace?: Error }>();
   let outboxShown = false;
 
   const sender: OutboxSender = {
@@ -283,13 +289,18 @@ export function outboxSendCall(
     },
   };
   if (channel && !hub) node.status({ fill: "red", shape: "ring", text: t("outbox.unavailable") });
+  /** The status says the outbox cannot be used (its file cannot be opened). */
+  const unavailable = (): void => {
+    outboxShown = false;
+    node.status({ fill: "red", shape: "ring", text: t("status.outbox-unavailable") });
+  };
   if (hub) {
     hub.register(sender);
     node.on("close", () => hub.deregister(sender));
   }
 
   /** Keeps a message in the outbox; ends it once it is on disk, or in Catch when it cannot be kept. */
-  const keep = async (msg: FlowMessage, body: Buffer, traceId: string, unknown: boolean, failed: unknown, taken: TakenMessage): Promise<void> => {
+  const keep = async (msg: FlowMessage, body: Buffer, traceId: string, unknown: boolean, failed: unknown, taken: TakenMessage, place: Reservation): Promise<void> => {
     // The payload that was encoded into the body is not stored twice.
     const payload = msg.payload;
     const payloadFromBody = source !== "msg.payload" ? undefined : Buffer.isBuffer(payload) ? "buffer" : typeof payload === "string" ? "string" : "json";
@@ -300,7 +311,7 @@ export function outboxSendCall(
       node.warn(t("outbox.dropped-property", { name }));
     }
     try {
-      await (hub as OutboxHub).get().add({ nodeId: node.id, traceId, body, props, unknown, payloadFromBody }, failed);
+      await place.add({ nodeId: node.id, traceId, body, props, unknown, payloadFromBody }, failed);
     } catch (err) {
       const text = err instanceof OutboxFullError ? t("outbox.full", { limit: err.limit }) : t("outbox.store-failed", { error: (err as Error).message });
       // Not kept: Genesys has it only if the attempt that failed just before may have arrived.
@@ -323,27 +334,34 @@ export function outboxSendCall(
   };
 
   /** The outbox holds messages: this one is kept behind them, encoded now, never sent directly. */
-  const keepBehind = (msg: FlowMessage, taken: TakenMessage): void => {
+  const keepBehind = (msg: FlowMessage, outbox: Outbox, taken: TakenMessage): void => {
     let traceId: string;
     let value: unknown;
+    let place: Reservation;
     try {
       // A channel that cannot send refuses the message now, as a direct send would.
       (channel as ChannelConfigNode).client();
       traceId = traceIdOf(msg.traceId);
       value = read(msg);
+      // Its place is the order it came in, even while a typed input is still evaluated.
+      place = outbox.reserve();
     } catch (err) {
       return taken.fail(err as Error);
     }
+    const refuse = (err: Error): void => {
+      place.release();
+      taken.fail(err);
+    };
     const store = (v: unknown): void => {
       let body: Buffer;
       try {
         body = encodeMessageBody(v, source);
       } catch (err) {
-        return taken.fail(err as Error);
+        return refuse(err as Error);
       }
-      void (hub as OutboxHub).track(keep(msg, body, traceId, false, undefined, taken));
+      void (hub as OutboxHub).track(keep(msg, body, traceId, false, undefined, taken, place));
     };
-    if (value instanceof Promise) value.then(store, (err: Error) => taken.fail(err));
+    if (value instanceof Promise) value.then(store, refuse);
     else store(value);
   };
 
@@ -351,8 +369,18 @@ export function outboxSendCall(
   const attempt = (client: NexusClient, msg: FlowMessage, value: unknown, options: Parameters<NexusClient["sendMessage"]>[1]): Promise<SendResult> => {
     const traceId = traceIdOf(options?.traceId);
     const body = encodeMessageBody(value, source);
-    attempts.set(msg, { body, traceId });
-    return client.sendMessage(body, { ...options, traceId, source });
+    let place: Reservation | undefined;
+    let noPlace: Error | undefined;
+    try {
+      // Its place in the queue is taken now: kept after a failed attempt, it still goes before later messages.
+      place = hub?.get().reserve();
+    } catch (err) {
+      // No outbox (its file cannot be opened, or it is closing): sent as without one; `rescue` says why it is not kept.
+      noPlace = err as Error;
+    }
+    attempts.set(msg, { body, traceId, place, noPlace });
+    // One attempt, no client retries: a message that cannot go now is kept at once, and the outbox probes.
+    return client.sendMessage(body, { ...options, traceId, source, retries: 0 });
   };
 
   return {
@@ -368,7 +396,10 @@ export function outboxSendCall(
       try {
         outbox = hub.get();
       } catch (err) {
+        // The outbox file cannot be opened: send as without the outbox while Genesys answers.
+        if (msg.outbox === undefined) return false;
         taken.fail(err as Error);
+        unavailable();
         return true;
       }
       if (msg.outbox !== undefined) {
@@ -377,7 +408,7 @@ export function outboxSendCall(
         return true;
       }
       if (outbox.size === 0) return false;
-      keepBehind(msg, taken);
+      keepBehind(msg, outbox, taken);
       return true;
     },
     call: (client, msg, options) => {
@@ -385,6 +416,7 @@ export function outboxSendCall(
       return value instanceof Promise ? value.then((v) => attempt(client, msg, v, options)) : attempt(client, msg, value, options);
     },
     write: (msg, result) => {
+      attempts.get(msg)?.place?.release();
       attempts.delete(msg);
       msg.payload = result.payload;
     },
@@ -394,8 +426,19 @@ export function outboxSendCall(
       // Failed before its body was made (bad input, a typed input that failed): Catch, as without the outbox.
       if (!sent) return false;
       const verdict = verdictOf(err);
-      if (!verdict.keep) return false;
-      void (hub as OutboxHub).track(keep(msg, sent.body, sent.traceId, verdict.unknown, err, taken));
+      if (!verdict.keep) {
+        sent.place?.release();
+        return false;
+      }
+      if (!sent.place) {
+        // It would be kept, but the outbox cannot be opened: Catch, saying why.
+        const reason = sent.noPlace?.message ?? t("outbox.unavailable");
+        const kept = Object.assign(new Error(t("outbox.not-kept", { reason })), { cause: err });
+        taken.fail(kept, { reach: reachOf(err), traceId: sent.traceId });
+        unavailable();
+        return true;
+      }
+      void (hub as OutboxHub).track(keep(msg, sent.body, sent.traceId, verdict.unknown, err, taken, sent.place));
       return true;
     },
   };

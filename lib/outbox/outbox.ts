@@ -22,8 +22,13 @@ export interface OutboxHandlers {
   refuse(entry: OutboxEntry, err: Error): void;
   /** The message waited longer than `maxAgeMs`: it leaves the outbox, to Catch, with its age in ms. */
   expire(entry: OutboxEntry, ageMs: number): void;
-  /** The message is sent again after an attempt whose outcome was unknown: log it. */
-  resend(entry: OutboxEntry): void;
+  /**
+   * The message is sent again after an attempt whose outcome was unknown: log it. `restarted`: that attempt
+   * was made before a restart (a crash), so its answer may also have been emitted already.
+   */
+  resend(entry: OutboxEntry, restarted: boolean): void;
+  /** A stored answer is emitted again after a restart: the record of its emission was lost (a crash). */
+  reemit?(entry: OutboxEntry): void;
   /** The number of waiting messages or the oldest changed (for a status). */
   changed(): void;
 }
@@ -49,6 +54,15 @@ export class OutboxFullError extends Error {
     super(`outbox full (${limit} messages)`);
     this.name = "OutboxFullError";
   }
+}
+
+/** A message's place in the queue, taken when it arrives, before its direct attempt (see `Outbox.reserve`). */
+export interface Reservation {
+  readonly key: number;
+  /** Keeps the message at its place: as `Outbox.add`. Decided (the limit too) in the order places were taken. */
+  add(message: Omit<StoredMessage, "at"> & { at?: number }, failed?: unknown): Promise<void>;
+  /** The message needs no place (it was delivered directly, or went to Catch). */
+  release(): void;
 }
 
 /** What a flow can read about the outbox (`msg.outbox = "status"`). */
@@ -100,6 +114,20 @@ export class Outbox {
   private wake: (() => void) | undefined;
   private loop: Promise<void>;
   private writes = new Set<Promise<unknown>>();
+  /** Places taken and not yet filled or given up: the drain reads no further than the lowest. */
+  private readonly reserved = new Set<number>();
+  /** No key below this is reserved. */
+  private lowReserved: number;
+  /** Settles once every place taken so far is filled or given up. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Keys below this were stored by an earlier run (before a restart). */
+  private readonly startKey: number;
+  /** Entries whose disk copy says "attempt under way" while the one in memory does not (this run's attempts). */
+  private readonly marked = new WeakSet<OutboxEntry>();
+  /** "Attempt under way" writes not yet awaited: the next entry's is made while the one before is sent. */
+  private readonly marking = new WeakMap<OutboxEntry, Promise<void>>();
+  /** Entries this run has attempted. */
+  private readonly tried = new WeakSet<OutboxEntry>();
 
   constructor(options: OutboxOptions) {
     this.store = OutboxStore.open(options.file);
@@ -111,6 +139,8 @@ export class Outbox {
     this.maxMs = options.backoffMaxMs ?? 30_000;
     this.waiting = this.store.count();
     this.oldestAt = this.store.first()?.at;
+    this.startKey = this.store.upcomingKey;
+    this.lowReserved = this.startKey;
     this.loop = this.run();
   }
 
@@ -125,7 +155,7 @@ export class Outbox {
 
   info(): OutboxInfo {
     const retrying = this.retryAt !== undefined && this.waiting > 0;
-    return { waiting: this.waiting, oldest: this.oldest ?? null, limit: this.limit, maxAge: Math.round(this.maxAgeMs / 1000), retrying, nextAttempt: retrying ? (this.retryAt as number) : null };
+    return { waiting: this.waiting, oldest: this.oldest ?? null, limit: this.limit, maxAge: Math.round(this.maxAgeMs / 1000), retrying, nextAttempt: retrying ? Math.max(this.retryAt as number, this.now()) : null };
   }
 
   /**
@@ -133,21 +163,78 @@ export class Outbox {
    * outbox holds `limit` messages, or with the file's error. `failed`: the error of the send that just
    * failed for it, so that the next attempt waits as after a failed probe.
    */
-  async add(message: Omit<StoredMessage, "at"> & { at?: number }, failed?: unknown): Promise<void> {
+  add(message: Omit<StoredMessage, "at"> & { at?: number }, failed?: unknown): Promise<void> {
+    let reservation: Reservation;
+    try {
+      reservation = this.reserve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return reservation.add(message, failed);
+  }
+
+  /**
+   * Takes the next place in the queue for a message that has just arrived, before its direct attempt: if
+   * it is kept later, it still goes before every message that arrived after it, and whether it fits the
+   * limit is decided in the order messages arrived. The drain sends nothing behind a place not yet filled
+   * or given up. Every reservation must end with `add` or `release`.
+   */
+  reserve(): Reservation {
     if (this.stopped) throw new Error("the outbox is closed");
-    if (this.waiting >= this.limit) throw new OutboxFullError(this.limit);
+    const key = this.store.reserveKey();
+    this.reserved.add(key);
+    const before = this.tail;
+    let settle!: () => void;
+    const mine = new Promise<void>((resolve) => (settle = resolve));
+    this.tail = before.then(() => mine);
+    let used = false;
+    const finish = (): void => {
+      this.reserved.delete(key);
+      settle();
+      this.kick();
+    };
+    return {
+      key,
+      add: async (message, failed) => {
+        if (used) throw new Error("reservation used");
+        used = true;
+        await before;
+        return this.put(key, message, failed, finish);
+      },
+      release: () => {
+        if (used) return;
+        used = true;
+        finish();
+      },
+    };
+  }
+
+  private async put(key: number, message: Omit<StoredMessage, "at"> & { at?: number }, failed: unknown, filled: () => void): Promise<void> {
+    if (this.stopped) {
+      filled();
+      throw new Error("the outbox is closed");
+    }
+    if (this.waiting >= this.limit) {
+      filled();
+      throw new OutboxFullError(this.limit);
+    }
     const at = message.at ?? this.now();
     if (this.waiting === 0 || this.oldestAt === undefined) this.oldestAt = at;
     this.waiting++;
-    // Many sends that fail together count as one failed probe, not as many.
-    if (failed !== undefined && (this.retryAt === undefined || this.retryAt <= this.now())) this.backoff(failed);
+    if (failed !== undefined) {
+      // Many sends that fail together count as one failed probe, not as many; a server's wait always counts.
+      if (this.retryAt === undefined || this.retryAt <= this.now()) this.backoff(failed);
+      else this.honourRetryAfter(failed);
+    }
     let written: Promise<unknown>;
     try {
-      written = this.store.append({ ...message, at }).written;
+      written = this.store.put(key, { ...message, at });
     } catch (err) {
       this.waiting--;
+      filled();
       throw err;
     }
+    filled();
     this.writes.add(written);
     try {
       await written;
@@ -162,6 +249,13 @@ export class Outbox {
     this.kick();
   }
 
+  /** The lowest key reserved and not yet filled or given up, if any. */
+  private lowestReserved(): number | undefined {
+    if (this.reserved.size === 0) return undefined;
+    while (!this.reserved.has(this.lowReserved)) this.lowReserved++;
+    return this.lowReserved;
+  }
+
   /** Wakes the drain loop: a message came, a node registered, a deploy finished. */
   kick(): void {
     const wake = this.wake;
@@ -174,7 +268,8 @@ export class Outbox {
     await Promise.allSettled([...this.writes]);
     const removed = await this.store.clear();
     this.window = [];
-    this.cursor = this.store.upcomingKey;
+    // Places still reserved were not cleared: a message may yet fill them.
+    this.cursor = Math.min(this.store.upcomingKey, this.lowestReserved() ?? Infinity);
     this.clearedBelow = this.cursor;
     this.waiting = 0;
     this.oldestAt = undefined;
@@ -206,6 +301,12 @@ export class Outbox {
     this.retryAt = Math.max(this.retryAt ?? 0, this.now() + wait);
   }
 
+  /** No probe before the wait a server asked for (`Retry-After` of a 429 or 503), whatever its length. */
+  private honourRetryAfter(err: unknown): void {
+    const verdict = verdictOf(err);
+    if (verdict.keep && verdict.retryAfterMs !== undefined) this.retryAt = Math.max(this.retryAt ?? 0, this.now() + verdict.retryAfterMs);
+  }
+
   /** Waits for a kick, or at most `ms`. */
   private sleep(ms: number | undefined): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -220,7 +321,8 @@ export class Outbox {
   /** The oldest message not yet handled, from the read-ahead window. */
   private head(): OutboxEntry | undefined {
     if (this.window.length === 0) {
-      this.window = this.store.read(this.cursor, WINDOW);
+      // Never past a place a message may still fill: it goes before what came after it.
+      this.window = this.store.read(this.cursor, WINDOW, this.lowestReserved());
       if (this.window.length > 0) this.cursor = this.window[this.window.length - 1].key + 1;
     }
     return this.window[0];
@@ -255,6 +357,16 @@ export class Outbox {
         continue;
       }
       if (entry.answer) {
+        if (!this.handlers.canDrain()) {
+          await this.sleep(undefined);
+          continue;
+        }
+        if (entry.emitting && entry.key < this.startKey) this.handlers.reemit?.(entry);
+        else if (!entry.emitting) {
+          // Recorded first (committed, no flush needed), so that a crash right after is named on restart.
+          entry.emitting = true;
+          await this.track(this.store.update(entry));
+        }
         if (this.handlers.deliver(entry, entry.answer)) this.done(entry);
         else await this.sleep(undefined);
         continue;
@@ -269,7 +381,21 @@ export class Outbox {
   }
 
   private async attempt(entry: OutboxEntry): Promise<void> {
-    if (entry.unknown) this.handlers.resend(entry);
+    const restarted = !this.tried.has(entry) && entry.key < this.startKey;
+    this.tried.add(entry);
+    if (entry.unknown) this.handlers.resend(entry, restarted);
+    else {
+      // "Attempt under way" on disk before the request goes out: after a crash the next attempt is a
+      // logged resend. Committed (which survives a killed process), not flushed.
+      this.mark(entry);
+      const marking = this.marking.get(entry);
+      this.marking.delete(entry);
+      if (marking) await marking;
+    }
+    // While messages go through, the next one's mark is committed during this send (one commit per
+    // message, overlapping the request). Should this send fail, that mark is taken back.
+    const next = this.failures === 0 ? this.window[1] : undefined;
+    if (next && !next.unknown && !next.answer) this.mark(next);
     let answer: DeliveredAnswer;
     try {
       answer = await this.handlers.send(entry);
@@ -282,10 +408,9 @@ export class Outbox {
         this.handlers.refuse(entry, err instanceof Error ? err : new Error(String(err)));
         return;
       }
-      if (verdict.unknown && !entry.unknown) {
-        entry.unknown = true;
-        await this.track(this.store.update(entry));
-      }
+      if (verdict.unknown) entry.unknown = true;
+      else if (!entry.unknown) await this.unmark(entry);
+      if (next && !next.unknown) await this.unmark(next);
       this.backoff(err);
       this.handlers.changed();
       return;
@@ -298,6 +423,23 @@ export class Outbox {
     }
     // Delivered while no send node runs (a deploy): keep the answer, so that it is emitted, not sent again.
     entry.answer = answer;
+    await this.track(this.store.update(entry));
+  }
+
+  /** Writes "attempt under way" for an entry, once. */
+  private mark(entry: OutboxEntry): void {
+    if (this.marked.has(entry)) return;
+    this.marked.add(entry);
+    this.marking.set(entry, this.track(this.store.update({ ...entry, unknown: true })));
+  }
+
+  /** Takes a mark back: the entry did not arrive (or was not sent), so a restart need not call it a resend. */
+  private async unmark(entry: OutboxEntry): Promise<void> {
+    if (!this.marked.has(entry)) return;
+    this.marked.delete(entry);
+    const marking = this.marking.get(entry);
+    this.marking.delete(entry);
+    if (marking) await marking;
     await this.track(this.store.update(entry));
   }
 

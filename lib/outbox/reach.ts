@@ -11,6 +11,7 @@ export type Reach = "no" | "maybe" | "yes";
 interface FailureFields {
   reachedGenesys?: unknown;
   retryAfterSeconds?: unknown;
+  retryAfterMs?: unknown;
   kind?: unknown;
   statusCode?: unknown;
   code?: unknown;
@@ -63,7 +64,9 @@ export function verdictOf(err: unknown): Verdict {
   const e = (err ?? {}) as FailureFields;
   const reach = reachOf(err);
   if (e.kind === "input") return { keep: false, reach };
-  const retryAfterMs = typeof e.retryAfterSeconds === "number" && e.retryAfterSeconds > 0 ? e.retryAfterSeconds * 1000 : undefined;
+  // The server's wait, whatever its length (the client sets retryAfterMs for any 429/503 that gave one).
+  const retryAfterMs =
+    typeof e.retryAfterMs === "number" && e.retryAfterMs > 0 ? e.retryAfterMs : typeof e.retryAfterSeconds === "number" && e.retryAfterSeconds > 0 ? e.retryAfterSeconds * 1000 : undefined;
   if (reach === "no") return { keep: true, unknown: false, retryAfterMs };
   if (reach === "maybe") return { keep: true, unknown: true, retryAfterMs };
   if (typeof e.statusCode === "number" && e.statusCode >= 500) return { keep: true, unknown: true, retryAfterMs };

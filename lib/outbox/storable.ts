@@ -32,7 +32,7 @@ function isStorable(value: unknown, depth: number, seen: Set<object>): boolean {
       if (depth >= MAX_DEPTH || seen.has(value)) return false;
       const proto = Object.getPrototypeOf(value) as unknown;
       const isArray = Array.isArray(value);
-      if (!isArray && proto !== Object.prototype && proto !== null) return false;
+      if (!isArray && !isPlainPrototype(proto)) return false;
       seen.add(value);
       const ok = isArray
         ? (value as unknown[]).every((v) => isStorable(v, depth + 1, seen))
@@ -43,4 +43,15 @@ function isStorable(value: unknown, depth: number, seen: Set<object>): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Whether an object with this prototype is a plain object: `Object.prototype` of this realm or of another
+ * one (a function node's objects come from its vm sandbox), or none. A Date, Map or class instance is not.
+ */
+function isPlainPrototype(proto: unknown): boolean {
+  if (proto === null || proto === Object.prototype) return true;
+  if (typeof proto !== "object" || Object.getPrototypeOf(proto) !== null) return false;
+  const ctor = Object.getOwnPropertyDescriptor(proto, "constructor")?.value as unknown;
+  return typeof ctor === "function" && ctor.name === "Object" && (ctor as { prototype?: unknown }).prototype === proto;
 }

@@ -30,6 +30,8 @@ export interface StoredMessage {
    * as text (`string`) or as bytes (`buffer`), for a message that goes to Catch.
    */
   payloadFromBody?: "json" | "string" | "buffer";
+  /** Its stored answer was being emitted (see `answer`): emitting it again after a restart is logged. */
+  emitting?: boolean;
   /** Delivered, but nobody could emit the answer yet (no send node was running): emit it before sending more. */
   answer?: { statusCode: number; traceId: string; payload: unknown };
 }
@@ -63,6 +65,7 @@ interface Head {
   u?: 1;
   p?: StoredMessage["payloadFromBody"];
   a?: StoredMessage["answer"];
+  e?: 1;
 }
 
 /** A Buffer inside the stored properties, as JSON: one key no message property plausibly has. */
@@ -99,8 +102,18 @@ export class OutboxStore {
 
   /** Queues one message for the next batch; returns its key. Resolves `written` once committed (not yet flushed). */
   append(message: StoredMessage): { key: number; written: Promise<unknown> } {
-    const key = this.nextKey++;
-    return { key, written: this.db.put(key, encode(message)) };
+    const key = this.reserveKey();
+    return { key, written: this.put(key, message) };
+  }
+
+  /** Takes the next key for a message that may be stored later (see `put`); keys only grow. */
+  reserveKey(): number {
+    return this.nextKey++;
+  }
+
+  /** Queues one message under a key from `reserveKey`. Resolves once committed (not yet flushed). */
+  put(key: number, message: StoredMessage): Promise<unknown> {
+    return this.db.put(key, encode(message));
   }
 
   /** Rewrites a stored message (to mark it unknown, or to keep its answer). */
@@ -118,10 +131,10 @@ export class OutboxStore {
     await this.db.flushed;
   }
 
-  /** Up to `limit` committed messages from key `from` on, in order. */
-  read(from: number, limit: number): OutboxEntry[] {
+  /** Up to `limit` committed messages from key `from` on (below `end`, when given), in order. */
+  read(from: number, limit: number, end?: number): OutboxEntry[] {
     const out: OutboxEntry[] = [];
-    for (const { key, value } of this.db.getRange({ start: from, limit })) out.push({ key, ...decode(value) });
+    for (const { key, value } of this.db.getRange(end === undefined ? { start: from, limit } : { start: from, end, limit })) out.push({ key, ...decode(value) });
     return out;
   }
 
@@ -157,6 +170,7 @@ export function encode(m: StoredMessage): Buffer {
   const head: Head = { n: m.nodeId, t: m.traceId, at: m.at, m: m.props };
   if (m.unknown) head.u = 1;
   if (m.answer) head.a = m.answer;
+  if (m.emitting) head.e = 1;
   if (m.payloadFromBody) head.p = m.payloadFromBody;
   const json = Buffer.from(
     JSON.stringify(head, function (this: Record<string, unknown>, key: string, value: unknown) {
@@ -179,5 +193,5 @@ export function decode(bytes: Buffer): StoredMessage {
     }
     return value;
   }) as Head;
-  return { nodeId: head.n, traceId: head.t, body: Buffer.from(bytes.subarray(4 + size)), at: head.at, props: head.m ?? {}, unknown: head.u === 1, answer: head.a, ...(head.p ? { payloadFromBody: head.p } : {}) };
+  return { nodeId: head.n, traceId: head.t, body: Buffer.from(bytes.subarray(4 + size)), at: head.at, props: head.m ?? {}, unknown: head.u === 1, answer: head.a, ...(head.e === 1 ? { emitting: true } : {}), ...(head.p ? { payloadFromBody: head.p } : {}) };
 }

@@ -189,6 +189,40 @@ describe("the retry rule: never send a consumer's message twice", function () {
     assert.equal(server.requests.length, 2);
   });
 
+  it("a short Retry-After on 429/503 is on the error as retryAfterMs; CallOptions.retries 0 makes one attempt", async () => {
+    server = await rawHttpServer((_req, socket) => socket.write(answer(429, "slow", "Retry-After: 2\r\n")));
+    const client = new NexusClient({ baseUrl: server.baseUrl, channelId: "c", ccid: "x", secret: "s", retries: 3 });
+    try {
+      await assert.rejects(client.sendMessage({}, { retries: 0 }), (err: { statusCode?: number; retryAfterMs?: number; retryAfterSeconds?: number }) => {
+        assert.equal(err.statusCode, 429);
+        assert.equal(err.retryAfterMs, 2000);
+        assert.equal(err.retryAfterSeconds, undefined, "shorter than the channel waits: not a too-long wait");
+        return true;
+      });
+      assert.equal(server.requests.length, 1, "no client retry");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("a failure removes a stale msg.statusCode and msg.retryAfter; a success removes a stale retryAfter and reachedGenesys", async () => {
+    server = await rawHttpServer((req, socket) => {
+      if (req.headers["x-b3-traceid"] === "0badc0ffee0000000000000000000002") socket.resetAndDestroy();
+      else socket.write(answer(200, okEnvelope(req)));
+    });
+    const loaded = await load(flowFor(server, { type: "genesys-nexus-send" }, { retries: 0 }));
+    const failed = await outcome(loaded, { payload: { type: "Text", text: "x" }, statusCode: 200, retryAfter: 99, traceId: "0badc0ffee0000000000000000000002" });
+    assert.equal(failed.kind, "error");
+    assert.equal("statusCode" in failed.msg, false, "no answer came: no msg.statusCode");
+    assert.equal("retryAfter" in failed.msg, false);
+    assert.equal(failed.msg.reachedGenesys, "maybe");
+    const ok = await outcome(loaded, { payload: { type: "Text", text: "y" }, statusCode: 500, retryAfter: 99, reachedGenesys: "no" });
+    assert.equal(ok.kind, "output");
+    assert.equal(ok.msg.statusCode, 200);
+    assert.equal("retryAfter" in ok.msg, false);
+    assert.equal("reachedGenesys" in ok.msg, false);
+  });
+
   it("503 over the channel's longest wait, from the client: retryAfterSeconds, reachedGenesys no", async () => {
     server = await rawHttpServer((_req, socket) => socket.write(answer(503, "down", "Retry-After: 45\r\n")));
     const client = new NexusClient({ baseUrl: server.baseUrl, channelId: "c", ccid: "x", secret: "s", retries: 3 });

@@ -132,4 +132,47 @@ describe("genesys-nexus-send with the outbox in the Node-RED runtime", () => {
     const waiting = helper.getNode("chan").outboxHub.get().size;
     assert.equal(waiting, 1, "it waits in the outbox");
   });
+
+  it("keeps messages in the order they came while the API is down, with the channel's retries 3: one attempt each, kept at once", async () => {
+    const refused = await refusedUrl();
+    const down = await loadWithComplete(flowFor({ baseUrl: refused }, send, { retries: 3 }));
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) down.n1.receive({ payload: message(`q${i}`), seq: i });
+    await until(() => down.completed.length === 20, 10_000, "all 20 to be kept");
+    assert.ok(Date.now() - started < 5000, "kept at once, not after the client's retries");
+    await helper.unload();
+    const kept: string[] = [];
+    const api = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        kept.push((JSON.parse(Buffer.concat(chunks).toString()) as { messageId: string }).messageId);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: { code: 0, message: "OK" }, data: { ids: [{ id: "x" }] } }));
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
+    try {
+      const up = await load(flowFor({ baseUrl: `http://127.0.0.1:${(api.address() as AddressInfo).port}` }, send, { retries: 3 }));
+      const outs: Msg[] = [];
+      up.out.on("input", (m: Msg) => outs.push(m));
+      await until(() => outs.length === 20, 15_000, "the drain");
+      assert.deepEqual(kept, Array.from({ length: 20 }, (_, i) => `q${i}`));
+      assert.deepEqual(outs.map((m) => m.seq), Array.from({ length: 20 }, (_, i) => i));
+    } finally {
+      api.close();
+    }
+  });
+
+  it("sends at once while Genesys answers when the outbox file cannot be opened; what would be kept goes to Catch saying why", async () => {
+    fs.writeFileSync(path.join(userDir, "genesys-nexus-outbox"), "not a folder");
+    const loaded = await load(flowFor(sim, send));
+    const ok = await expectOutput(loaded, { payload: message("m-ok") });
+    assert.equal(ok.statusCode, 200);
+    await helper.unload();
+    const down = await load(flowFor({ baseUrl: await refusedUrl() }, send));
+    const failed = await expectError(down, { payload: message("m-down") });
+    assert.match(failed.error.message, /was not kept: The outbox file .* cannot be opened/);
+    assert.equal(failed.reachedGenesys, "no");
+    assert.deepEqual(down.statuses[down.statuses.length - 1], { fill: "red", shape: "ring", text: "outbox unavailable" });
+  });
 });

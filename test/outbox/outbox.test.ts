@@ -4,7 +4,7 @@ import os from "os";
 import path from "path";
 import { NexusHttpError, NexusNetworkError, NexusTimeoutError, NexusInputError, NexusAbortError } from "../../lib/client";
 import { Outbox, OutboxFullError, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxHandlers } from "../../lib/outbox";
-import { decode, encode } from "../../lib/outbox/store";
+import { OutboxStore, decode, encode } from "../../lib/outbox/store";
 import { until } from "../support";
 
 const ctx = { method: "POST", path: "http://127.0.0.1/nexus/v3/channels/c/messages", traceId: "t", resource: "messages" as const };
@@ -157,5 +157,153 @@ describe("outbox: durable, ordered, bounded", function () {
     assert.equal(await outbox.clear(), 4);
     assert.equal(outbox.size, 0);
     assert.equal(outbox.info().oldest, null);
+  });
+});
+
+describe("outbox: order, waits and crashes (issue 20 review)", function () {
+  this.timeout(30_000);
+  let dir: string;
+  const opened: Outbox[] = [];
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "outbox-"))));
+  afterEach(async () => {
+    for (const o of opened.splice(0)) await o.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const message = (i: number) => ({ nodeId: "send", traceId: `t${i}`, body: Buffer.from(`{"i":${i}}`), props: { i } });
+  function make(send: (e: OutboxEntry) => Promise<DeliveredAnswer>, options: { limit?: number; canDrain?: () => boolean } = {}) {
+    const seen = { delivered: [] as string[], resent: [] as Array<[string, boolean]> };
+    const outbox = new Outbox({
+      file: path.join(dir, "chan.mdb"),
+      limit: options.limit ?? 1000,
+      maxAgeMs: 60_000,
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+      handlers: {
+        send,
+        deliver: (e) => (seen.delivered.push(e.traceId), true),
+        canDrain: options.canDrain ?? (() => true),
+        refuse: () => undefined,
+        expire: () => undefined,
+        resend: (e, restarted) => seen.resent.push([e.traceId, restarted]),
+        changed: () => undefined,
+      },
+    });
+    opened.push(outbox);
+    return { outbox, seen };
+  }
+  const ok = (e: OutboxEntry): Promise<DeliveredAnswer> => Promise.resolve({ statusCode: 200, traceId: e.traceId, payload: {} });
+
+  it("keeps messages in the order they arrived, even when an earlier one's attempt fails later", async () => {
+    const { outbox, seen } = make(ok);
+    const places = [0, 1, 2, 3].map(() => outbox.reserve());
+    // Message 1 is delivered directly; 3 fails first, 0 last.
+    places[1].release();
+    const kept = [places[3].add(message(3)), places[2].add(message(2))];
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen.delivered, [], "nothing is sent behind a place not yet filled");
+    kept.push(places[0].add(message(0)));
+    await Promise.all(kept);
+    await until(() => seen.delivered.length === 3, 5000, "the drain");
+    assert.deepEqual(seen.delivered, ["t0", "t2", "t3"]);
+  });
+
+  it("decides the limit in the order messages arrived", async () => {
+    const { outbox } = make(ok, { limit: 2, canDrain: () => false });
+    const places = [0, 1, 2, 3].map(() => outbox.reserve());
+    const results = [places[3].add(message(3)), places[2].add(message(2)), places[1].add(message(1)), places[0].add(message(0))].map((p) => p.then(() => "kept", (err: Error) => (err instanceof OutboxFullError ? "full" : err.message)));
+    assert.deepEqual(await Promise.all(results), ["full", "full", "kept", "kept"]);
+  });
+
+  it("never probes before the Retry-After of the last answer, however short", async () => {
+    const times: number[] = [];
+    const { outbox } = make((e) => {
+      times.push(Date.now());
+      if (times.length < 3) return Promise.reject(Object.assign(new NexusHttpError(ctx, 429), { retryAfterMs: 400 }));
+      return ok(e);
+    });
+    await outbox.add(message(0), Object.assign(new NexusHttpError(ctx, 503), { retryAfterMs: 400 }));
+    const added = Date.now();
+    await until(() => outbox.size === 0, 10_000, "the drain");
+    assert.equal(times.length, 3);
+    assert.ok(times[0] - added >= 390, `first probe after ${times[0] - added} ms`);
+    assert.ok(times[1] - times[0] >= 390 && times[2] - times[1] >= 390, `probes ${times.map((t) => t - added).join(", ")}`);
+  });
+
+  it("reports no pending attempt in the past", async () => {
+    let now = 1_000_000;
+    const outbox = new Outbox({
+      file: path.join(dir, "chan.mdb"),
+      limit: 10,
+      maxAgeMs: 60_000_000,
+      now: () => now,
+      handlers: { send: () => Promise.reject(new NexusNetworkError(ctx, "ECONNREFUSED")), deliver: () => true, canDrain: () => false, refuse: () => undefined, expire: () => undefined, resend: () => undefined, changed: () => undefined },
+    });
+    opened.push(outbox);
+    await outbox.add(message(0), new NexusNetworkError(ctx, "ECONNREFUSED"));
+    now += 3_600_000;
+    const info = outbox.info();
+    assert.ok(info.nextAttempt !== null && info.nextAttempt >= now);
+  });
+
+  it("logs the resend after a crash while an attempt was on the wire", async () => {
+    const file = path.join(dir, "chan.mdb");
+    const script = `
+      const { Outbox } = require(${JSON.stringify(path.resolve(__dirname, "../../lib/outbox"))});
+      let n = 0;
+      const o = new Outbox({ file: ${JSON.stringify(file)}, limit: 100, maxAgeMs: 600000, handlers: {
+        send: (e) => { n++; if (e.traceId === "t2") { setTimeout(() => process.kill(process.pid, "SIGKILL"), 100); return new Promise(() => {}); }
+          return Promise.resolve({ statusCode: 200, traceId: e.traceId, payload: {} }); },
+        deliver: () => true, canDrain: () => true, refuse: () => {}, expire: () => {}, resend: () => {}, changed: () => {} } });
+      (async () => { for (let i = 0; i < 5; i++) await o.add({ nodeId: "send", traceId: "t" + i, body: Buffer.from("{}"), props: {} }); })();
+    `;
+    const { spawnSync } = await import("child_process");
+    const run = spawnSync(process.execPath, ["--require", "tsx/cjs", "-e", script], { cwd: path.resolve(__dirname, "../.."), timeout: 20_000 });
+    assert.equal(run.signal, "SIGKILL", String(run.stderr));
+    const { outbox, seen } = make(ok);
+    await until(() => outbox.size === 0, 10_000, "the drain");
+    assert.deepEqual(seen.delivered, ["t2", "t3", "t4"]);
+    assert.deepEqual(seen.resent, [["t2", true]]);
+  });
+});
+
+describe("outbox: a stored answer emitted again after a crash", function () {
+  this.timeout(20_000);
+  it("is logged with its trace id when the record of its emission was lost", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "outbox-"));
+    const file = path.join(dir, "chan.mdb");
+    const store = OutboxStore.open(file);
+    const answer = { statusCode: 200, traceId: "e1", payload: {} };
+    store.append({ nodeId: "send", traceId: "e1", body: Buffer.from("{}"), at: Date.now(), props: {}, answer, emitting: true });
+    store.append({ nodeId: "send", traceId: "e2", body: Buffer.from("{}"), at: Date.now(), props: {}, answer });
+    await store.close();
+    const reemitted: string[] = [];
+    const delivered: string[] = [];
+    let sends = 0;
+    const outbox = new Outbox({
+      file,
+      limit: 10,
+      maxAgeMs: 60_000,
+      handlers: { send: () => (sends++, Promise.reject(new Error("no"))), deliver: (e) => (delivered.push(e.traceId), true), canDrain: () => true, refuse: () => undefined, expire: () => undefined, resend: () => undefined, reemit: (e) => reemitted.push(e.traceId), changed: () => undefined },
+    });
+    try {
+      await until(() => outbox.size === 0, 5000, "the stored answers");
+      assert.deepEqual(delivered, ["e1", "e2"]);
+      assert.deepEqual(reemitted, ["e1"], "only the one whose emission may have happened before");
+      assert.equal(sends, 0);
+    } finally {
+      await outbox.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("outbox: objects from another realm", () => {
+  it("keeps plain objects and arrays made in a vm context (a function node), not its Dates", async () => {
+    const vm = await import("vm");
+    const made = vm.runInNewContext("({ obj: { a: [1, 2], b: { c: 'x' } }, list: [{ d: 1 }], when: new Date(0), map: new Map() })") as Record<string, unknown>;
+    const { props, dropped } = storableProperties(made);
+    assert.deepEqual(Object.keys(props).sort(), ["list", "obj"]);
+    assert.deepEqual(dropped.sort(), ["map", "when"]);
+    assert.deepEqual(JSON.parse(JSON.stringify(props.obj)), { a: [1, 2], b: { c: "x" } });
   });
 });
