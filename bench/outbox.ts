@@ -263,8 +263,16 @@ async function main(): Promise<void> {
     "|---|---|---|---|---|",
     ...empty.map((e) => `| ${e.concurrency} | ${f(e.without)} msg/s | ${f(e.with)} msg/s | ${e.ratio.toFixed(2)}x | ${e.cpuWithout.toFixed(0)} / ${e.cpuWith.toFixed(0)} µs |`),
     "",
-    `Both nodes in one embedded Node-RED against the simulator in its own process, in ${ROUNDS} alternating blocks of ${f(BLOCK)} messages each (so that the shared machine's other load falls on both alike); medians of the blocks. \`npm run bench:outbox\` writes bench/outbox.json.`,
+    `Both nodes in one embedded Node-RED against the simulator in its own process, in ${ROUNDS} alternating blocks of ${f(BLOCK)} messages each (so that the shared machine's other load falls on both alike); medians of the blocks. \`npm run bench:outbox\` writes bench/outbox.json and bench/outbox.md, which \`npm run bench\` puts into this file.`,
+    "",
+    "| outbox target | measured | target | met |",
+    "|---|---|---|---|",
+    `| taking 10,000 messages during an outage | ${f(outbox.takePerSecond)}/s | >= 2,000/s | ${outbox.takePerSecond >= 2000 ? "yes" : "**no**"} |`,
+    `| draining them in order against the simulator | ${f(outbox.drainPerSecond)}/s | >= 1,000/s | ${outbox.drainPerSecond >= 1000 && outbox.drainedInOrder ? "yes" : "**no**"} |`,
+    `| RSS growth with 100,000 waiting | ${outbox.rssGrowthMb.toFixed(1)} MB | < 30 MB | ${outbox.rssGrowthMb < 30 ? "yes" : "**no**"} |`,
+    ...empty.map((e) => `| send node throughput, outbox on and empty / off, concurrency ${e.concurrency} | ${e.ratio.toFixed(2)}x | >= 0.95x | ${e.ratio >= 0.95 ? "yes" : "**no**"} |`),
   ].join("\n");
+  fs.writeFileSync(path.join(root, "bench", "outbox.md"), paragraph + "\n");
   process.stdout.write(paragraph + "\n");
 }
 
