@@ -227,6 +227,16 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       if (stopping) account(msg, err, reach);
       done(flowError);
     };
+    /** Sends the message on and ends it; nothing may escape (in a promise callback it would be an unhandled rejection). */
+    const sendOn = (): void => {
+      try {
+        send(msg);
+      } catch (err) {
+        done(new FlowError(err as Error, errorText));
+        return;
+      }
+      done();
+    };
     /** Given to a hook that takes the message: each ending once. */
     let taken: TakenMessage | undefined;
     const takenMessage = (): TakenMessage => {
@@ -235,14 +245,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       const once = (): boolean => !ended && (ended = true);
       return (taken = {
         send: () => {
-          if (!once()) return;
-          try {
-            send(msg);
-          } catch (err) {
-            done(new FlowError(err as Error, errorText));
-            return;
-          }
-          done();
+          if (once()) sendOn();
         },
         kept: (traceId) => {
           if (!once()) return;
@@ -322,14 +325,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
         end();
         status.succeed(res.statusCode);
         if (stopping) account(msg, res, "yes");
-        // Nothing may escape this callback: it would be an unhandled rejection.
-        try {
-          send(msg);
-        } catch (err) {
-          done(new FlowError(err as Error, errorText));
-          return;
-        }
-        done();
+        sendOn();
       },
       (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)), true),
     );
