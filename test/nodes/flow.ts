@@ -35,7 +35,8 @@ export interface Loaded {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const NodeClass = require(require.resolve("@node-red/runtime/lib/nodes/Node", { paths: [NODE_RED_DIR] })) as { prototype: { status(s: unknown): void } };
 
-export async function load(flow: object[], credentials: Record<string, unknown> = channelCredentials): Promise<Loaded> {
+/** Loads a flow of `nodes`, recording every status the node `n1` shows (from its constructor on). */
+export async function loadWatching(nodes: unknown[], flow: object[], credentials: Record<string, unknown> = channelCredentials): Promise<Array<Record<string, unknown>>> {
   const statuses: Array<Record<string, unknown>> = [];
   const status = NodeClass.prototype.status;
   NodeClass.prototype.status = function (this: { id: string }, s: unknown) {
@@ -43,10 +44,15 @@ export async function load(flow: object[], credentials: Record<string, unknown> 
     return status.call(this, s);
   };
   try {
-    await helper.load(FLOW_NODES, flow, credentials);
+    await helper.load(nodes, flow, credentials);
   } finally {
     NodeClass.prototype.status = status;
   }
+  return statuses;
+}
+
+export async function load(flow: object[], credentials: Record<string, unknown> = channelCredentials): Promise<Loaded> {
+  const statuses = await loadWatching(FLOW_NODES, flow, credentials);
   const n1 = helper.getNode("n1");
   const own = n1.status.bind(n1);
   n1.status = (s: Record<string, unknown>) => {

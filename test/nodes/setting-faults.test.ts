@@ -6,30 +6,10 @@ import type { NexusSimulator } from "../../lib/simulator";
 import { MAX_RETRIES, NexusClient, NexusInputError } from "../../lib/client";
 import { webhookPathProblem } from "../../lib/nodes/webhook-path";
 import webhookNode = require("../../nodes/genesys-nexus-webhook");
-import { API_KEY, CCID, CHANNEL, NODE_RED_DIR, SECRET, channelCredentials, coreNode, helper, simulator } from "../support";
-import { FLOW_NODES, expectError, flowFor, load, type Msg } from "./flow";
+import { API_KEY, CCID, CHANNEL, SECRET, channelCredentials, coreNode, helper, simulator } from "../support";
+import { FLOW_NODES, expectError, flowFor, load, loadWatching, type Msg } from "./flow";
 
 const proxyNode = coreNode("network/06-httpproxy.js");
-
-// Node-RED's own Node class: a status set in a constructor is seen by watching it from the start.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const NodeClass = require(require.resolve("@node-red/runtime/lib/nodes/Node", { paths: [NODE_RED_DIR] })) as { prototype: { status(s: unknown): void } };
-
-/** Loads a flow, recording every status the node `n1` shows (from its constructor on). */
-async function loadWatching(nodes: unknown[], flow: object[], credentials: Record<string, unknown> = channelCredentials): Promise<Array<Record<string, unknown>>> {
-  const statuses: Array<Record<string, unknown>> = [];
-  const status = NodeClass.prototype.status;
-  NodeClass.prototype.status = function (this: { id: string }, s: unknown) {
-    if (this.id === "n1") statuses.push(s as Record<string, unknown>);
-    return status.call(this, s);
-  };
-  try {
-    await helper.load(nodes, flow, credentials);
-  } finally {
-    NodeClass.prototype.status = status;
-  }
-  return statuses;
-}
 
 /** The error lines Node-RED logged (level 20) since the helper was loaded. */
 function errorLines(): string[] {
