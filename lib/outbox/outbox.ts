@@ -118,8 +118,8 @@ export class Outbox {
   private readonly reserved = new Set<number>();
   /** No key below this is reserved. */
   private lowReserved: number;
-  /** Settles once every place taken so far is filled or given up. */
-  private tail: Promise<void> = Promise.resolve();
+  /** `add`s waiting for every place taken before theirs to be filled or given up, by key. */
+  private readonly waitingAdds = new Map<number, () => void>();
   /** Keys below this were stored by an earlier run (before a restart). */
   private readonly startKey: number;
   /** Entries whose disk copy says "attempt under way" while the one in memory does not (this run's attempts). */
@@ -183,14 +183,16 @@ export class Outbox {
     if (this.stopped) throw new Error("the outbox is closed");
     const key = this.store.reserveKey();
     this.reserved.add(key);
-    const before = this.tail;
-    let settle!: () => void;
-    const mine = new Promise<void>((resolve) => (settle = resolve));
-    this.tail = before.then(() => mine);
     let used = false;
     const finish = (): void => {
       this.reserved.delete(key);
-      settle();
+      // The next place in line may be filled now (a message sent directly costs no promise here).
+      const next = this.lowestReserved();
+      const go = next === undefined ? undefined : this.waitingAdds.get(next);
+      if (go) {
+        this.waitingAdds.delete(next as number);
+        go();
+      }
       this.kick();
     };
     return {
@@ -198,7 +200,8 @@ export class Outbox {
       add: async (message, failed) => {
         if (used) throw new Error("reservation used");
         used = true;
-        await before;
+        // Filled in the order places were taken: after every earlier one is filled or given up.
+        if (this.lowestReserved() !== key) await new Promise<void>((resolve) => this.waitingAdds.set(key, resolve));
         return this.put(key, message, failed, finish);
       },
       release: () => {
