@@ -9,6 +9,7 @@
 import fs from "fs";
 import net from "net";
 import path from "path";
+import { pinToCore } from "./cpu-pin";
 import { embeddedNodeRed, type RedApi } from "./embedded-node-red";
 import { startSimulatorProcess } from "./simulator-process";
 
@@ -246,6 +247,8 @@ async function emptyOutboxRatio(): Promise<EmptyRatio[]> {
 }
 
 async function main(): Promise<void> {
+  // This process (its embedded Node-RED) is what is measured; the simulator runs on another core.
+  pinToCore(process.pid, "measured");
   const outbox = await takeAndDrain();
   const empty = process.env.BENCH_OUTBOX_SKIP_RATIO ? [] : await emptyOutboxRatio();
   const results = { date: new Date().toISOString(), node: process.version, outbox, emptyOutbox: empty };

@@ -11,6 +11,7 @@ import fs from "fs";
 import os from "os";
 import path from "path";
 import { barChart } from "./chart";
+import { pinToCore } from "./cpu-pin";
 import { startSimulatorProcess } from "./simulator-process";
 
 const REPS = Number(process.env.BENCH_REPS ?? 5);
@@ -33,10 +34,11 @@ interface Result {
 
 function runVariant(variant: string, concurrency: number, baseUrl: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, "variant.js"), variant, String(concurrency), String(SECONDS), baseUrl], { cwd: root, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [path.join(__dirname, "variant.js"), variant, String(concurrency), String(SECONDS), baseUrl], { cwd: root, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${variant}@${concurrency}: ${err.message}\n${stderr}`));
       resolve(JSON.parse(stdout.trim().split("\n").pop() as string) as Result);
     });
+    pinToCore(child.pid, "measured");
   });
 }
 
@@ -157,7 +159,8 @@ async function main(): Promise<void> {
 Produced by \`npm run bench\` (${REPS} repetitions of ${SECONDS} s per variant after a 1 s warm-up; \`BENCH_REPS\` and
 \`BENCH_SECONDS\` change them), on: ${machine}, ${new Date().toISOString().slice(0, 10)}.
 
-How it measures: the simulator runs in its own process; each variant runs in a fresh process; the order
+How it measures: the simulator runs in its own process; each variant runs in a fresh process, on another
+core than the simulator where \`taskset\` can pin them (\`BENCH_PIN=0\` turns that off); the order
 of the variants rotates from one repetition to the next; every figure is the median over the
 repetitions, and every ratio compares medians of the same run, never numbers from another day. The
 Node-RED variants run in a real Node-RED runtime embedded in the variant's process (not the test
@@ -179,7 +182,8 @@ ${extra.join("\n")}
 
 The webhook comparison is like for like, in a default Node-RED process started the way users start it
 (\`red.js\`, the editor and admin API on \`/\`), a fresh one per variant: a delivery goes in, a change node
-sets the answer, the answer goes out. Both requests go through every layer of Node-RED's HTTP stack (the
+sets the answer, the answer goes out (the Node-RED process is the measured one, on the first core; the
+client sending the deliveries runs on the other). Both requests go through every layer of Node-RED's HTTP stack (the
 root app, the editor's admin app mounted first on \`/\`, the node app, then the route's cookie parser,
 \`httpNodeMiddleware\` and CORS). The webhook does more (it verifies the signature over the raw bytes,
 claims the delivery and remembers the answer) and serves about as many deliveries at about the same CPU

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "child_process";
 import path from "path";
+import { pinToCore } from "./cpu-pin";
 
 export interface SimulatorProcess {
   baseUrl: string;
@@ -14,6 +15,8 @@ export async function startSimulatorProcess(extraArgs: string[] = []): Promise<S
   const cli = path.resolve(__dirname, "..", "lib", "simulator", "cli.js");
   const secret = "bench-secret";
   const child: ChildProcess = spawn(process.execPath, [cli, "--port", "0", "--quiet", "--secret", secret, ...extraArgs], { stdio: ["ignore", "pipe", "inherit"] });
+  // The simulator is not what is measured: it runs on another core than the measured process.
+  pinToCore(child.pid, "helper");
   const baseUrl = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (d: Buffer) => {

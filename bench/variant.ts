@@ -8,6 +8,7 @@ import { createHmac } from "crypto";
 import FormData from "form-data";
 import http from "http";
 import { newTraceId } from "../lib/client/trace-id";
+import { pinToCore } from "./cpu-pin";
 import { embeddedNodeRed, type RedApi } from "./embedded-node-red";
 import { nodeRedProcess } from "./node-red-process";
 
@@ -293,6 +294,8 @@ return msg;`;
               { id: "out", z: "t", type: "http response", statusCode: "200", headers: {}, wires: [] },
             ];
       const nr = await nodeRedProcess(flows, { chan: { secret: SECRET } });
+      // Here the Node-RED process is what is measured; this process only sends the load.
+      if (pinToCore(nr.pid, "measured")) pinToCore(process.pid, "helper");
       const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
       start = (done) => {
         const body = Buffer.from(JSON.stringify(message()));
