@@ -219,14 +219,21 @@ function networkWords(code: string): string {
  */
 export class NexusNetworkError extends NexusError {
   readonly code: string;
-  constructor(ctx: RequestContext, code: string) {
+  /**
+   * `written`: false when the request was never started on a connection (a pooled connection the server
+   * reset while the request waited for it, say), so that Genesys cannot have it whatever the code; true
+   * (the default) when it may have been written.
+   */
+  constructor(ctx: RequestContext, code: string, written = true) {
     const never = neverConnected(code);
     const parts: MessagePart[] = never
       ? [["network", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]]
-      : [["connection-lost", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }]];
+      : written
+        ? [["connection-lost", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }]]
+        : [["connection-lost-unsent", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }]];
     super("network", parts, {
       traceId: ctx.traceId,
-      reachedGenesys: never ? "no" : "maybe",
+      reachedGenesys: never || !written ? "no" : "maybe",
       method: ctx.method,
     });
     this.code = code;

@@ -731,7 +731,8 @@ export class NexusClient {
     if (call.cancelled) return call.abortError();
     // A body that failed on its own terms (a file that changed while it was sent) says so itself.
     if (err instanceof NexusError) return err;
-    return new NexusNetworkError(call.ctx, networkCode(err));
+    // Until undici starts the request on a connection (ON_CONNECTED), none of it was written.
+    return new NexusNetworkError(call.ctx, networkCode(err), call.connected);
   }
 }
 

@@ -93,6 +93,7 @@ export function mayRetry(method: string, err: unknown): boolean {
     const status = err.statusCode ?? 0;
     return status === 429 || status === 503 || (idempotent && (status === 502 || status === 504));
   }
-  if (err instanceof NexusNetworkError) return neverConnected(err.code) || (idempotent && RESET_CODES.has(err.code));
+  // A reset connection is retried for any method when the request was never written to it (reach "no").
+  if (err instanceof NexusNetworkError) return neverConnected(err.code) || ((idempotent || err.reachedGenesys === "no") && RESET_CODES.has(err.code));
   return false;
 }

@@ -128,17 +128,33 @@ export function createDispatcher(target: URL, options: TransportOptions): Dispat
   return baseDispatcher(target, options).compose(markConnected);
 }
 
+/**
+ * The proxy URL without its user information, and the `Proxy-Authorization` (Basic, RFC 7617) it stands
+ * for: sent whenever a user name is given, with or without a password (a proxy that takes a token as the
+ * user name), where undici's ProxyAgent would send credentials only with both.
+ */
+function proxyCredentials(proxy: string): { uri: string; token?: string } {
+  const url = new URL(proxy);
+  if (!url.username) return { uri: proxy };
+  const token = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`;
+  url.username = "";
+  url.password = "";
+  return { uri: url.toString(), token };
+}
+
 function baseDispatcher(target: URL, options: TransportOptions): Dispatcher {
   const https = target.protocol === "https:";
   const connect = connectOptions(https ? options.tls : undefined, options.connectTimeoutMs);
   const proxy = proxyUrlFor(target, options.proxy);
   if (!proxy) return new Pool(target.origin, { connections: options.connections, connect, headersTimeout: 0, bodyTimeout: 0 });
   return new ProxyAgent({
-    uri: proxy,
+    ...proxyCredentials(proxy),
     connections: options.connections,
     requestTls: connect,
-    // An https:// proxy is verified with the same CA and client certificate; the servername is the API's.
-    proxyTls: { ...connect, servername: undefined },
+    // An https:// proxy is verified against the system's CAs (and NODE_EXTRA_CA_CERTS) and is shown no client
+    // certificate: the tls-config node's CA, certificate and servername are the API's, as in the core http
+    // request node.
+    proxyTls: { timeout: options.connectTimeoutMs },
     headersTimeout: 0,
     bodyTimeout: 0,
   });

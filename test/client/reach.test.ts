@@ -121,6 +121,30 @@ describe("client: what reached Genesys, and the words for it", function () {
       assert.equal(silent.connections(), 2, "two attempts, each a new connection");
     });
 
+    it("a connection reset before the request was written (during the TLS handshake): no, the POST retried, never 'may have received it'", async () => {
+      // The kind of a pooled connection that the server resets while a request waits for it: ECONNRESET
+      // before undici starts the request on the connection, so none of it was written.
+      let connections = 0;
+      const resetter = net.createServer((s) => {
+        connections++;
+        s.on("error", () => undefined);
+        s.once("data", () => s.resetAndDestroy());
+      });
+      await new Promise<void>((resolve) => resetter.listen(0, "127.0.0.1", resolve));
+      closers.push(() => new Promise((resolve) => resetter.close(resolve)));
+      const client = clientFor(`https://127.0.0.1:${(resetter.address() as AddressInfo).port}/nexus/v3`, { retries: 2, retryBaseDelay: 10 });
+      const reasons: string[] = [];
+      await assert.rejects(client.sendMessage({ a: 1 }, { onRetry: (i) => reasons.push(i.reason) }), (err: NexusError & { code?: string }) => {
+        assert.equal(err.reachedGenesys, "no");
+        assert.equal(err.code, "ECONNRESET");
+        assert.doesNotMatch(err.message, /may have received/);
+        assert.match(err.message, /^The connection to Genesys was lost before POST .* was sent, so Genesys does not have it: the connection was reset \(ECONNRESET\)/);
+        return true;
+      });
+      assert.deepEqual(reasons, ["ECONNRESET", "ECONNRESET"], "retried as the channel allows");
+      assert.equal(connections, 3);
+    });
+
     it("a proxy that accepts TCP but never answers CONNECT: no, retried", async () => {
       const silent = await silentListener();
       server = await rawHttpServer((req, socket) => socket.write(answer(200, okEnvelope(req))));

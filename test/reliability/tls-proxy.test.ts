@@ -1,10 +1,12 @@
 import assert from "assert/strict";
-import { execFileSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import fs from "fs";
 import http from "http";
+import https from "https";
 import net from "net";
 import os from "os";
 import path from "path";
+import { TLSSocket } from "tls";
 import type { NexusSimulator } from "../../lib/simulator";
 import { NexusClient, NexusNetworkError } from "../../lib/client";
 import { API_KEY, CCID, CHANNEL, SECRET, coreNode, helper, simulator } from "../support";
@@ -25,17 +27,22 @@ function makeCertificates(dir: string): Record<string, string> {
 }
 
 /** A forward proxy on loopback that tunnels CONNECT requests, counting them. */
-async function forwardProxy(): Promise<{ url: string; tunnels: string[]; auth: string[]; close(): Promise<void> }> {
+async function forwardProxy(tls?: https.ServerOptions): Promise<{ url: string; tunnels: string[]; auth: string[]; peerCertificates: boolean[]; close(): Promise<void> }> {
   const tunnels: string[] = [];
+  /** For an https:// proxy: whether each tunnel's client showed a certificate. */
+  const peerCertificates: boolean[] = [];
   const auth: string[] = [];
   const sockets = new Set<net.Socket>();
-  const server = http.createServer((_req, res) => {
+  const refuse = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
     res.writeHead(405);
     res.end();
-  });
+  };
+  // With `tls`, an https:// proxy: the client speaks TLS to the proxy, then TLS to the API inside the tunnel.
+  const server = tls ? https.createServer(tls, refuse) : http.createServer(refuse);
   server.on("connect", (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
     tunnels.push(String(req.url));
     auth.push(String(req.headers["proxy-authorization"] ?? ""));
+    if (client instanceof TLSSocket) peerCertificates.push(Object.keys(client.getPeerCertificate()).length > 0);
     const [host, port] = String(req.url).split(":");
     const upstream = net.connect(Number(port), host, () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
@@ -51,9 +58,10 @@ async function forwardProxy(): Promise<{ url: string; tunnels: string[]; auth: s
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     tunnels,
     auth,
+    peerCertificates,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
@@ -136,6 +144,38 @@ describe("TLS and proxies", function () {
     }
   });
 
+  it("verifies an https:// proxy against the system's CAs, not the tls-config node's (those are the API's), and shows it no client certificate", async () => {
+    // The proxy's certificate comes from another CA, trusted the way a system trusts one (NODE_EXTRA_CA_CERTS);
+    // the channel's tls-config names the API's private CA and a client certificate, as the core http request node does.
+    const proxyDir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-proxy-tls-"));
+    const proxyCerts = makeCertificates(proxyDir);
+    const proxy = await forwardProxy({ key: fs.readFileSync(proxyCerts["server.key"]), cert: fs.readFileSync(proxyCerts["server.crt"]), requestCert: true, rejectUnauthorized: false });
+    try {
+      const script = `
+        const fs = require("fs");
+        const { NexusClient } = require(${JSON.stringify(path.resolve(__dirname, "../../lib/client"))});
+        const client = new NexusClient({ baseUrl: ${JSON.stringify(sim.baseUrl)}, channelId: ${JSON.stringify(CHANNEL)}, ccid: ${JSON.stringify(CCID)}, secret: ${JSON.stringify(SECRET)}, apiKey: ${JSON.stringify(API_KEY)}, retries: 0,
+          tls: { ca: fs.readFileSync(${JSON.stringify(certs["ca.crt"])}), cert: fs.readFileSync(${JSON.stringify(certs["client.crt"])}), key: fs.readFileSync(${JSON.stringify(certs["client.key"])}) },
+          proxy: { url: ${JSON.stringify(proxy.url)} } });
+        client.sendMessage({ messageId: "via-https-proxy" }).then((r) => console.log("status " + r.statusCode), (e) => console.log("failed " + e.message)).finally(() => client.close());
+      `;
+      const child = spawn(process.execPath, ["-r", "tsx/cjs", "-e", script], {
+        cwd: path.resolve(__dirname, "../.."),
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: proxyCerts["ca.crt"], HTTPS_PROXY: "", HTTP_PROXY: "", https_proxy: "", http_proxy: "" },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      await new Promise((resolve) => child.on("exit", resolve));
+      assert.match(out, /status 200/, out);
+      assert.equal(proxy.tunnels.length, 1);
+      assert.deepEqual(proxy.peerCertificates, [false], "the proxy was shown no client certificate");
+    } finally {
+      await proxy.close();
+      fs.rmSync(proxyDir, { recursive: true, force: true });
+    }
+  });
+
   it("goes through the channel's http proxy node, and around it for hosts in its no-proxy list", async () => {
     const proxy = await forwardProxy();
     try {
@@ -183,6 +223,27 @@ describe("TLS and proxies", function () {
       await expectOutput(loaded, { payload: { messageId: "px-auth" } });
       assert.deepEqual(proxy.auth, [`Basic ${Buffer.from("proxy user:pr@xy:pass").toString("base64")}`]);
       assert.equal(sim.requests.at(-1)?.headers["proxy-authorization"], undefined, "never to the API");
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("sends a proxy user name without a password (a token as the user name) as Basic credentials, from the proxy node and from a proxy URL's user information", async () => {
+    const proxy = await forwardProxy();
+    try {
+      await helper.load([...FLOW_NODES, tlsNode, proxyNode], [...flowFor(sim, { type: "genesys-nexus-send" }, { tls: "tls1", proxy: "px" }), tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], {
+        chan: { secret: SECRET, apiKey: API_KEY },
+        px: { username: "token123", password: "" },
+      });
+      const loaded = { n1: helper.getNode("n1"), out: helper.getNode("out"), caught: helper.getNode("caught"), statuses: [] };
+      await expectOutput(loaded, { payload: { messageId: "px-token" } });
+      const client = new NexusClient({ baseUrl: sim.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, retries: 0, tls: { ca: fs.readFileSync(certs["ca.crt"]) }, proxy: { url: proxy.url.replace("://", "://token%20456@") } });
+      try {
+        await client.sendMessage({ messageId: "px-token-url" });
+      } finally {
+        await client.close();
+      }
+      assert.deepEqual(proxy.auth, [`Basic ${Buffer.from("token123:").toString("base64")}`, `Basic ${Buffer.from("token 456:").toString("base64")}`]);
     } finally {
       await proxy.close();
     }
