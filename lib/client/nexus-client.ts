@@ -176,7 +176,25 @@ interface RequestSpec {
    * failed attempt, retried as the method allows. It cleans up after itself when it fails.
    */
   sink?: (body: Readable, status: number) => Promise<void>;
+  /**
+   * Answer headers the call puts on the message as they are (a download's Content-Type): a 2xx answer whose
+   * value holds a control character, C1 included, is a protocol error (see READABLE_VALUE).
+   */
+  reads?: readonly string[];
 }
+
+/**
+ * Headers a download puts on the message as they are. Content-Disposition is not one: its file name is
+ * decoded and cleaned of control characters (content-disposition.ts), and raw UTF-8 in it, which some
+ * servers send, reads as latin1 with C1 bytes.
+ */
+const MEDIA_HEADERS = ["content-type"] as const;
+/**
+ * What a header value the client reads may hold: tab, visible ASCII and latin1 letters (obs-text, RFC 9110
+ * section 5.5), never C0, DEL or C1 controls. undici refuses C0 and DEL itself; C1 (U+0080 to U+009F) it
+ * passes on as latin1, and a media type or file name with one in it would reach the flow.
+ */
+const READABLE_VALUE = /^[\t\x20-\x7e\xa0-\xff]*$/;
 
 const JSON_HEADERS = ["content-type", "application/json"];
 const NO_HEADERS: string[] = [];
@@ -393,7 +411,7 @@ export class NexusClient {
     const traceId = this.traceIdFor(options);
     const subPath = this.mediaPath(mediaId);
     const maxBytes = positiveInt(options.maxBytes, this.maxDownloadBytes, 1);
-    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, maxBytes }, traceId, options);
+    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, maxBytes, reads: MEDIA_HEADERS }, traceId, options);
     const contentType = headerText(res.headers["content-type"]) ?? "application/octet-stream";
     const data = res.data as Buffer;
     // A server may answer with an envelope instead of bytes, however labelled; one that reports failure is an error.
@@ -442,7 +460,7 @@ export class NexusClient {
         throw err instanceof NexusError ? err : new NexusNetworkError(ctx, networkCode(err));
       }
     };
-    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, stream: true, sink }, traceId, options);
+    const res = await this.request({ method: "GET", subPath, signature: this.emptySignature, stream: true, sink, reads: MEDIA_HEADERS }, traceId, options);
     return {
       statusCode: res.status,
       traceId,
@@ -701,6 +719,12 @@ export class NexusClient {
     const headers = data.headers as IncomingHttpHeaders;
     const res = data.body;
     const ok = status >= 200 && status < 300;
+    if (ok && spec.reads?.some((name) => headers[name] !== undefined && !READABLE_VALUE.test(String(headers[name])))) {
+      // Nothing of such an answer reaches the flow; the connection it came on is discarded.
+      res.on("error", () => undefined);
+      res.destroy();
+      return settle(new NexusNetworkError(call.ctx, "EPROTO"));
+    }
     if (spec.stream && ok) return settle(undefined, { status, headers, data: res });
     const limit = ok ? (spec.maxBytes ?? ANSWER_LIMIT) : ERROR_BODY_LIMIT;
     const declared = Number(headers["content-length"]);
@@ -743,6 +767,9 @@ export class NexusClient {
 function networkCode(err: unknown): string {
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   if (e.name === "HTTPParserError" || /^HPE_/.test(e.code ?? "")) return "EPROTO";
+  // undici asserts what an answer must be (a 101 without Upgrade to a request that asked for none): a
+  // malformed answer, not an error of ours.
+  if (e.code === "ERR_ASSERTION") return "EPROTO";
   // A TLS handshake that met no TLS (a plain HTTP server behind https://) is EPROTO on some OpenSSL builds;
   // it happens before the request is written, so it gets the TLS code it stands for.
   if (e.code === "EPROTO" && /wrong version number/i.test(e.message ?? "")) return "ERR_SSL_WRONG_VERSION_NUMBER";

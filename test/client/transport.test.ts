@@ -1,5 +1,7 @@
 import assert from "assert/strict";
 import { spawn } from "child_process";
+import fs from "fs";
+import os from "os";
 import path from "path";
 import { bypassesProxy, proxyUrlFor, NexusClient, NexusInputError, NexusNetworkError, type ChannelOptions } from "../../lib/client";
 import { answer, okEnvelope, rawHttpServer, type RawServer } from "../raw-http-server";
@@ -57,6 +59,9 @@ describe("the client's HTTP on undici", function () {
       "bare LF line ends": "HTTP/1.1 200 OK\nContent-Type: image/png\nContent-Length: 2\n\nok",
       "an obs-fold continuation line": "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nok",
       "101 Switching Protocols followed by bytes": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "101 Switching Protocols without Upgrade, followed by bytes": "HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "a C1 control inside Content-Type": "HTTP/1.1 200 OK\r\nContent-Type: image/png\x9b2J\x85x\r\nContent-Length: 2\r\n\r\nok",
+      "DEL inside Content-Type": "HTTP/1.1 200 OK\r\nContent-Type: image/png\x7fx\r\nContent-Length: 2\r\n\r\nok",
     };
     for (const [what, bytes] of Object.entries(HOSTILE)) {
       it(`fails at once on ${what}, and discards the connection`, async () => {
@@ -74,6 +79,8 @@ describe("the client's HTTP on undici", function () {
           await assert.rejects(client.downloadMedia("m-1"), (err: unknown) => {
             assert.ok(err instanceof NexusNetworkError, String(err));
             assert.equal(err.reachedGenesys, "maybe");
+            // undici reads a 101 to a request that asked for no upgrade as the end of the connection.
+            assert.match(err.message, what.startsWith("101 Switching Protocols followed") ? /the server closed it/ : /does not follow HTTP\/1\.1/);
             return true;
           });
           assert.ok(Date.now() - started < 2000, "an error at once, not at the channel's time-out");
@@ -86,6 +93,19 @@ describe("the client's HTTP on undici", function () {
           await client.close();
         }
       });
+    }
+  });
+
+  it("a download to a file answered with a C1 control in Content-Type fails as a protocol error and leaves no file", async () => {
+    server = await rawHttpServer((_req, socket) => socket.write(Buffer.from("HTTP/1.1 200 OK\r\nContent-Type: image/png\x85x\r\nContent-Length: 2\r\n\r\nok", "latin1")));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nexus-c1-"));
+    const client = new NexusClient(options(server.baseUrl));
+    try {
+      await assert.rejects(client.downloadMediaToFile("m-1", path.join(dir, "photo.png")), (err: unknown) => err instanceof NexusNetworkError && err.code === "EPROTO");
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      await client.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
