@@ -128,8 +128,13 @@ function shortError(err: NexusError | Error, t: Translate): string {
   switch (e.kind) {
     case "timeout":
       return t("status.timeout");
-    case "network":
-      return t("status.unreachable");
+    case "network": {
+      // Unreachable only where no connection carried the request; a malformed answer or a connection lost
+      // after the request was written came from a server that was reached.
+      const code = (e as { code?: string }).code;
+      if (code === "EPROTO" || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") return t("status.bad-answer");
+      return e.reachedGenesys === "maybe" ? t("status.connection-lost") : t("status.unreachable");
+    }
     case "aborted":
       return t("status.aborted");
     case "overloaded":
