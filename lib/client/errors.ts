@@ -203,10 +203,17 @@ export function neverConnected(code: string): boolean {
 /** TLS codes of a server that did not answer with TLS at all (a plain HTTP server behind an https:// URL). */
 const NOT_TLS = /WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/;
 
+/** OpenSSL codes of the channel's own certificate and key (a wrong passphrase, a key that is not the certificate's). */
+const OWN_TLS = /^ERR_OSSL_(EVP_)?BAD_DECRYPT$|^ERR_OSSL_PEM_|^ERR_OSSL_X509_KEY_VALUES_MISMATCH$|^ERR_OSSL_(EVP_)?(BAD_PASSWORD_READ|INTERRUPTED_OR_CANCELLED)$/;
+/** TLS alerts: the server refused the handshake (it wants a client certificate, say), not our check of its certificate. */
+const TLS_ALERT = /_ALERT_/;
+
 function networkWords(code: string): string {
   if (NETWORK_CODES.has(code)) return `net-${code}`;
   if (UNDICI_WORDS[code]) return UNDICI_WORDS[code];
   if (NOT_TLS.test(code)) return "net-not-tls";
+  if (OWN_TLS.test(code)) return "net-tls-own";
+  if (TLS_ALERT.test(code)) return "net-tls-refused";
   if (/CERT|SSL|TLS|SELF_SIGNED|VERIFY/i.test(code)) return "net-tls";
   if (/PROXY/i.test(code)) return "net-proxy";
   return "net-other";
@@ -226,11 +233,12 @@ export class NexusNetworkError extends NexusError {
    */
   constructor(ctx: RequestContext, code: string, written = true) {
     const never = neverConnected(code);
+    const words = networkWords(code);
     const parts: MessagePart[] = never
-      ? [["network", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }], ["network-hint"]]
+      ? [["network", { method: ctx.method, path: ctx.path }], [words, { code }], ...(words === "net-tls-own" || words === "net-tls-refused" ? [] : ([["network-hint"]] as MessagePart[]))]
       : written
-        ? [["connection-lost", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }]]
-        : [["connection-lost-unsent", { method: ctx.method, path: ctx.path }], [networkWords(code), { code }]];
+        ? [["connection-lost", { method: ctx.method, path: ctx.path }], [words, { code }]]
+        : [["connection-lost-unsent", { method: ctx.method, path: ctx.path }], [words, { code }]];
     super("network", parts, {
       traceId: ctx.traceId,
       reachedGenesys: never || !written ? "no" : "maybe",

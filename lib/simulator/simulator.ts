@@ -40,7 +40,7 @@ export interface SimulatorOptions {
   /** Where to write one line per notable event (default: nowhere). */
   log?: (line: string) => void;
   /** Serve HTTPS with this key and certificate (and ask for client certificates signed by `ca`). */
-  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; requestCert?: boolean; maxVersion?: "TLSv1.2" | "TLSv1.3" };
 }
 
 export interface StoredMedia extends MediaData {

@@ -176,6 +176,39 @@ describe("TLS and proxies", function () {
     }
   });
 
+  it("words TLS failures of this side apart: a key whose passphrase is wrong, a server that refuses the handshake for want of a client certificate", async () => {
+    execFileSync("openssl", ["pkey", "-in", certs["client.key"], "-aes256", "-passout", "pass:right", "-out", path.join(dir, "client-enc.key")], { stdio: "ignore" });
+    const mutual = await simulator({
+      tls: { key: fs.readFileSync(certs["server.key"]), cert: fs.readFileSync(certs["server.crt"]), ca: fs.readFileSync(certs["ca.crt"]), requestCert: true, maxVersion: "TLSv1.2" },
+    });
+    const clients: NexusClient[] = [];
+    try {
+      const base = { baseUrl: mutual.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, retries: 0 };
+      const wrongPassphrase = new NexusClient({ ...base, tls: { ca: fs.readFileSync(certs["ca.crt"]), cert: fs.readFileSync(certs["client.crt"]), key: fs.readFileSync(path.join(dir, "client-enc.key")), passphrase: "wrong" } });
+      clients.push(wrongPassphrase);
+      await assert.rejects(wrongPassphrase.sendMessage({}), (err: NexusNetworkError) => {
+        assert.match(err.message, /client certificate or key could not be used .*passphrase/);
+        assert.doesNotMatch(err.message, /server's TLS certificate|base URL/);
+        assert.equal(err.reachedGenesys, "no");
+        return true;
+      });
+      const noCertificate = new NexusClient({ ...base, tls: { ca: fs.readFileSync(certs["ca.crt"]) } });
+      clients.push(noCertificate);
+      await assert.rejects(noCertificate.sendMessage({}), (err: NexusNetworkError) => {
+        assert.match(err.message, /the server refused the TLS handshake .*client certificate/);
+        assert.doesNotMatch(err.message, /server's TLS certificate could not be verified/);
+        assert.equal(err.reachedGenesys, "no");
+        return true;
+      });
+      const right = new NexusClient({ ...base, tls: { ca: fs.readFileSync(certs["ca.crt"]), cert: fs.readFileSync(certs["client.crt"]), key: fs.readFileSync(path.join(dir, "client-enc.key")), passphrase: "right" } });
+      clients.push(right);
+      assert.equal((await right.sendMessage({ messageId: "mtls-passphrase" })).statusCode, 200);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await mutual.close();
+    }
+  });
+
   it("goes through the channel's http proxy node, and around it for hosts in its no-proxy list", async () => {
     const proxy = await forwardProxy();
     try {
