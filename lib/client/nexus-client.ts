@@ -192,7 +192,7 @@ const MEDIA_HEADERS = ["content-type"] as const;
 /**
  * What a header value the client reads may hold: tab, visible ASCII and latin1 letters (obs-text, RFC 9110
  * section 5.5), never C0, DEL or C1 controls. undici refuses C0 and DEL itself; C1 (U+0080 to U+009F) it
- * passes on as latin1, and a media type or file name with one in it would reach the flow.
+ * passes on as latin1, and a media type with one in it would reach the flow as msg.mimetype.
  */
 const READABLE_VALUE = /^[\t\x20-\x7e\xa0-\xff]*$/;
 
