@@ -5,7 +5,7 @@ export * from "./signature";
 export * from "./trace-id";
 export * from "./retry-policy";
 export * from "./media-types";
-export { encodeMessageBody } from "./message-body";
+export { EncodedBody, encodeMessageBody } from "./message-body";
 export { prepareUpload, type UploadSource, type PreparedUpload } from "./multipart";
 export { bypassesProxy, proxyUrlFor, type ProxyOptions, type TlsOptions } from "./transport";
 export * from "./content-disposition";

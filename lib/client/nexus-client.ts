@@ -356,7 +356,8 @@ export class NexusClient {
 
   /**
    * `POST /channels/{channelId}/messages`: the payload is sent as JSON, byte for byte when it is a string or
-   * Buffer. `options.source` names where the payload came from in an error text (default `msg.payload`).
+   * Buffer (or an `EncodedBody`, not checked again). `options.source` names where the payload came from in
+   * an error text (default `msg.payload`).
    */
   async sendMessage(payload: unknown, options: CallOptions & { source?: string } = {}): Promise<EnvelopeResult<MessageData>> {
     const traceId = this.traceIdFor(options);

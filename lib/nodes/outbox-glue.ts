@@ -1,7 +1,7 @@
 import os from "os";
 import path from "path";
 import type { Node, NodeAPI } from "node-red";
-import { describeError, encodeMessageBody, traceIdOf, type NexusClient } from "../client";
+import { describeError, EncodedBody, encodeMessageBody, traceIdOf, type NexusClient } from "../client";
 import { Outbox, OutboxFullError, payloadOf, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo, type Reservation } from "../outbox";
 import { channelNodeOf, clearFailureProperties, failureOn, type ApiCall, type ChannelConfigNode, type FlowMessage, type TakenMessage } from "./api-node";
 import { clientErrorTranslator, type Translate } from "./i18n";
@@ -163,7 +163,7 @@ export class OutboxHub {
     if (this.closing) throw Object.assign(new Error("closing"), { kind: "aborted", requestSent: false });
     const client: NexusClient = this.channel.client();
     // One attempt: the outbox itself waits and probes again (honouring a Retry-After).
-    const res = await client.sendMessage(entry.body, { traceId: entry.traceId, retries: 0 });
+    const res = await client.sendMessage(new EncodedBody(entry.body), { traceId: entry.traceId, retries: 0 });
     return { statusCode: res.statusCode, traceId: res.traceId, payload: res.payload };
   }
 
@@ -270,7 +270,9 @@ export function outboxSendCall(
    * The body, trace id and place in the queue (none when the outbox cannot be opened) of each message
    * whose direct attempt is under way, for `rescue`.
    */
-  const attempts = new WeakMap<FlowMessage, { body: Buffer; traceId: string; place?: Reservation; noPlace?: Error }>();
+  // A Map, not a WeakMap: every entry ends in `write` or `rescue` (handleApiCall calls one of them for each
+  // message whose call started), and a WeakMap entry per message costs the garbage collector dearly.
+  const attempts = new Map<FlowMessage, { body: Buffer; traceId: string; place?: Reservation; noPlace?: Error }>();
   let outboxShown = false;
 
   const sender: OutboxSender = {
@@ -380,7 +382,12 @@ export function outboxSendCall(
     }
     attempts.set(msg, { body, traceId, place, noPlace });
     // One attempt, no client retries: a message that cannot go now is kept at once, and the outbox probes.
-    return client.sendMessage(body, { ...options, traceId, source, retries: 0 });
+    // The options are this message's own (handleApiCall makes them per call): set here, not copied.
+    const own = options ?? {};
+    own.traceId = traceId;
+    own.source = source;
+    own.retries = 0;
+    return client.sendMessage(new EncodedBody(body), own);
   };
 
   return {

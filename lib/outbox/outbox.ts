@@ -91,6 +91,31 @@ const WINDOW = 64;
  * message again; on a refusal for good the message leaves to `refuse`. Only the count, the oldest
  * timestamp and a small read-ahead window are held in memory.
  */
+/**
+ * A place taken by `Outbox.reserve`: one small object per message sent directly, no closures and no
+ * promise unless the message is kept.
+ */
+class Place implements Reservation {
+  private used = false;
+
+  constructor(
+    private readonly outbox: Outbox,
+    readonly key: number,
+  ) {}
+
+  add(message: Omit<StoredMessage, "at"> & { at?: number }, failed?: unknown): Promise<void> {
+    if (this.used) return Promise.reject(new Error("reservation used"));
+    this.used = true;
+    return this.outbox.fillPlace(this.key, message, failed);
+  }
+
+  release(): void {
+    if (this.used) return;
+    this.used = true;
+    this.outbox.releasePlace(this.key);
+  }
+}
+
 export class Outbox {
   private readonly store: OutboxStore;
   private readonly handlers: OutboxHandlers;
@@ -183,33 +208,25 @@ export class Outbox {
     if (this.stopped) throw new Error("the outbox is closed");
     const key = this.store.reserveKey();
     this.reserved.add(key);
-    let used = false;
-    const finish = (): void => {
-      this.reserved.delete(key);
-      // The next place in line may be filled now (a message sent directly costs no promise here).
-      const next = this.lowestReserved();
-      const go = next === undefined ? undefined : this.waitingAdds.get(next);
-      if (go) {
-        this.waitingAdds.delete(next as number);
-        go();
-      }
-      this.kick();
-    };
-    return {
-      key,
-      add: async (message, failed) => {
-        if (used) throw new Error("reservation used");
-        used = true;
-        // Filled in the order places were taken: after every earlier one is filled or given up.
-        if (this.lowestReserved() !== key) await new Promise<void>((resolve) => this.waitingAdds.set(key, resolve));
-        return this.put(key, message, failed, finish);
-      },
-      release: () => {
-        if (used) return;
-        used = true;
-        finish();
-      },
-    };
+    return new Place(this, key);
+  }
+
+  /** A place's `add` (see Reservation): filled in the order places were taken, after every earlier one is filled or given up. */
+  async fillPlace(key: number, message: Omit<StoredMessage, "at"> & { at?: number }, failed: unknown): Promise<void> {
+    if (this.lowestReserved() !== key) await new Promise<void>((resolve) => this.waitingAdds.set(key, resolve));
+    return this.put(key, message, failed, () => this.releasePlace(key));
+  }
+
+  /** A place is filled or given up: the next place in line may be filled now. */
+  releasePlace(key: number): void {
+    this.reserved.delete(key);
+    const next = this.lowestReserved();
+    const go = next === undefined ? undefined : this.waitingAdds.get(next);
+    if (go) {
+      this.waitingAdds.delete(next as number);
+      go();
+    }
+    this.kick();
   }
 
   private async put(key: number, message: Omit<StoredMessage, "at"> & { at?: number }, failed: unknown, filled: () => void): Promise<void> {
