@@ -1,7 +1,7 @@
 import type { NodeAPI, NodeDef, Node } from "node-red";
 import { evaluateProperty, handleApiCall, settingText } from "../lib/nodes/api-node";
 import { translator } from "../lib/nodes/i18n";
-import { outboxSendCall } from "../lib/nodes/outbox-glue";
+import { outboxCommandWithoutOutbox, outboxSendCall } from "../lib/nodes/outbox-glue";
 import english from "./locales/en-US/genesys-nexus-send.json";
 import { guardedConstructor } from "../lib/nodes/guarded-constructor";
 
@@ -36,9 +36,12 @@ export = function (RED: NodeAPI): void {
         ? outboxSendCall(RED, node, config.channel, t, (msg) => (fromPayload ? msg.payload : evaluateProperty(RED, node, value, type, msg, setting)), source)
         : {
             verb: "sending",
-            call: fromPayload
-              ? (client, msg, options) => client.sendMessage(msg.payload, options)
-              : async (client, msg, options) => client.sendMessage(await evaluateProperty(RED, node, value, type, msg, setting), { ...options, source }),
+            call: (client, msg, options) => {
+              const mistaken = outboxCommandWithoutOutbox(msg, t);
+              if (mistaken) return Promise.reject(mistaken);
+              if (fromPayload) return client.sendMessage(msg.payload, options);
+              return evaluateProperty(RED, node, value, type, msg, setting).then((v) => client.sendMessage(v, { ...options, source }));
+            },
             write: (msg, result) => {
               msg.payload = result.payload;
             },

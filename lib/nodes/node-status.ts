@@ -125,7 +125,7 @@ export class NodeStatus {
 function shortError(err: NexusError | Error, t: Translate): string {
   const e = err as Partial<NexusError>;
   if (e.statusCode) return t("status.http-error", { status: e.statusCode });
-  switch (e.kind) {
+  switch (e.kind as string | undefined) {
     case "timeout":
       return t("status.timeout");
     case "network": {
@@ -141,6 +141,8 @@ function shortError(err: NexusError | Error, t: Translate): string {
       return t("status.queue-full");
     case "too-large":
       return t("status.too-large");
+    case "outbox-full":
+      return t("status.outbox-full");
     default:
       return t("status.bad-input");
   }

@@ -1,7 +1,7 @@
 import os from "os";
 import path from "path";
 import type { Node, NodeAPI } from "node-red";
-import { describeError, EncodedBody, encodeMessageBody, traceIdOf, type NexusClient } from "../client";
+import { describeError, EncodedBody, encodeMessageBody, traceIdOf, type NexusClient, type Reach } from "../client";
 import { Outbox, OutboxFullError, payloadOf, reachOf, storableProperties, verdictOf, type DeliveredAnswer, type OutboxEntry, type OutboxInfo, type Reservation } from "../outbox";
 import { channelNodeOf, clearFailureProperties, failureOn, type ApiCall, type ChannelConfigNode, type FlowMessage, type TakenMessage } from "./api-node";
 import { clientErrorTranslator, type Translate } from "./i18n";
@@ -109,7 +109,13 @@ export class OutboxHub {
           deliver: (entry, answer) => this.deliver(entry, answer),
           canDrain: () => this.flowsRunning && !this.closing && this.senders.size > 0,
           refuse: (entry, err) => this.fail(entry, err),
-          expire: (entry, ageMs) => this.fail(entry, new Error(this.t("outbox.expired", { age: formatAge(this.t, ageMs), max: Math.round(this.outbox?.maxAgeMs ?? 0) / 1000 }))),
+          // One whose earlier attempt's outcome is unknown may have reached Genesys: "maybe", and said so.
+          expire: (entry, ageMs) =>
+            this.fail(
+              entry,
+              new Error(this.t(entry.unknown ? "outbox.expired-unknown" : "outbox.expired", { age: formatAge(this.t, ageMs), max: Math.round(this.outbox?.maxAgeMs ?? 0) / 1000 })),
+              entry.unknown ? "maybe" : "no",
+            ),
           resend: (entry, restarted) => this.senderFor(entry)?.warn(this.t(restarted ? "outbox.resend-restart" : "outbox.resend", { traceId: entry.traceId })),
           reemit: (entry) => this.senderFor(entry)?.warn(this.t("outbox.reemit", { traceId: entry.traceId })),
           changed: () => this.changed(),
@@ -146,14 +152,22 @@ export class OutboxHub {
     return work;
   }
 
-  /** Stops the drain loop and closes the file once direct sends have ended; nothing waiting is lost. */
+  /**
+   * Stops the drain loop and closes the file once direct sends have ended and what they could not deliver
+   * is kept; nothing waiting is lost. New messages are no longer taken.
+   */
   async close(): Promise<void> {
     this.closing = true;
     this.RED.events.removeListener("flows:stopping", this.stoppingListener);
     this.RED.events.removeListener("flows:started", this.startedListener);
     clearTimeout(this.statusTimer);
     clearInterval(this.ageTimer);
-    await Promise.allSettled([...this.inflight]);
+    // Direct sends still under way (the send nodes stop at the same time as the channel) may yet be kept:
+    // a send that ends keeps its message through `track` as well, so wait until none is left.
+    while (this.inflight.size > 0) {
+      await Promise.allSettled([...this.inflight]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     await this.outbox?.stop();
     this.outbox = undefined;
   }
@@ -173,8 +187,11 @@ export class OutboxHub {
     if (!this.flowsRunning || this.closing) return undefined;
     const own = this.senders.get(entry.nodeId);
     if (own) return own;
-    // It may be on its way back (a deploy): wait for it, unless it is gone from the flows.
-    if (this.RED.nodes.getNode(entry.nodeId)) return undefined;
+    // The flows run, so an outbox send node that exists has registered: one that exists without having
+    // registered has its outbox turned off now. It took the message, so the message leaves through it.
+    const node = this.RED.nodes.getNode(entry.nodeId) as Node | null;
+    if (node && node.type === "genesys-nexus-send") return plainSender(node);
+    if (node) return undefined;
     const other = this.senders.values().next().value as OutboxSender | undefined;
     if (other && !this.orphansWarned.has(entry.nodeId)) {
       this.orphansWarned.add(entry.nodeId);
@@ -196,9 +213,9 @@ export class OutboxHub {
   }
 
   /** A message leaves the outbox for Catch: refused by Genesys, or too old. */
-  private fail(entry: OutboxEntry, err: Error): void {
+  private fail(entry: OutboxEntry, err: Error, reach: Reach = (err as { kind?: string }).kind ? reachOf(err) : "no"): void {
     const msg = { ...entry.props, payload: payloadOf(entry) } as unknown as FlowMessage;
-    const flowError = failureOn(msg, err, this.errorText, (err as { kind?: string }).kind ? reachOf(err) : "no", entry.traceId);
+    const flowError = failureOn(msg, err, this.errorText, reach, entry.traceId);
     const sender = this.senderFor(entry) ?? this.senders.values().next().value;
     if (sender) sender.error(flowError, msg);
     else this.channel.warn(`${describeError(err, this.errorText)} (${entry.traceId})`);
@@ -223,6 +240,26 @@ export class OutboxHub {
     }, 500);
     this.statusTimer.unref();
   }
+}
+
+/**
+ * On a send node whose outbox is off, `msg.outbox` = "status" or "clear" is a mistake (a poller left wired
+ * after the outbox was turned off): an error for Catch, so that the command is never sent to Genesys as a
+ * message. Undefined for any other message.
+ */
+export function outboxCommandWithoutOutbox(msg: FlowMessage, t: Translate): Error | undefined {
+  return msg.outbox === "status" || msg.outbox === "clear" ? new Error(t("outbox.off-command", { value: JSON.stringify(msg.outbox) })) : undefined;
+}
+
+/** A send node whose outbox is off, as the outbox's output for messages it took while it was on. */
+function plainSender(node: Node): OutboxSender {
+  return {
+    id: node.id,
+    emit: (msg) => node.send(msg),
+    error: (err, msg) => node.error(err, msg),
+    warn: (text) => node.warn(text),
+    show: () => undefined,
+  };
 }
 
 /** An age for a flow author: "45 s", "12 min", "3 h", "2 d". */
@@ -275,15 +312,29 @@ export function outboxSendCall(
   const attempts = new Map<FlowMessage, { body: Buffer; traceId: string; place?: Reservation; noPlace?: Error }>();
   let outboxShown = false;
 
+  /** The last message the outbox sent to Catch (refused by Genesys, expired) since one was delivered: shown red once it is empty. */
+  let refused: string | undefined;
   const sender: OutboxSender = {
     id: node.id,
-    emit: (msg) => node.send(msg),
-    error: (err, msg) => node.error(err, msg),
+    emit: (msg) => {
+      refused = undefined;
+      node.send(msg);
+    },
+    error: (err, msg) => {
+      const status = (err as { statusCode?: number }).statusCode;
+      const kind = (err as { kind?: string }).kind;
+      // Refused by Genesys (an HTTP status) or for another lasting reason (its kind); else it expired.
+      refused = status !== undefined || kind ? t("status.outbox-refused", { status: status ?? kind }) : t("status.outbox-expired");
+      node.error(err, msg);
+    },
     warn: (text) => node.warn(text),
     show: (info) => {
       if (info) {
         outboxShown = true;
         node.status({ fill: "yellow", shape: "ring", text: t("status.outbox", { count: info.waiting.toLocaleString("en-US"), age: formatAge(t, Date.now() - (info.oldest ?? Date.now())) }) });
+      } else if (refused) {
+        outboxShown = true;
+        node.status({ fill: "red", shape: "ring", text: refused });
       } else if (outboxShown) {
         outboxShown = false;
         node.status({ fill: "green", shape: "dot", text: t("status.outbox-empty") });
@@ -316,8 +367,9 @@ export function outboxSendCall(
       await place.add({ nodeId: node.id, traceId, body, props, unknown, payloadFromBody }, failed);
     } catch (err) {
       const text = err instanceof OutboxFullError ? t("outbox.full", { limit: err.limit }) : t("outbox.store-failed", { error: (err as Error).message });
-      // Not kept: Genesys has it only if the attempt that failed just before may have arrived.
-      taken.fail(new Error(text), { reach: unknown ? "maybe" : "no", traceId });
+      // Not kept: Genesys has it only if the attempt that failed just before may have arrived. The status
+      // says "outbox full" for a full one (kind), not "bad input".
+      taken.fail(Object.assign(new Error(text), { kind: err instanceof OutboxFullError ? "outbox-full" : "outbox-failed" }), { reach: unknown ? "maybe" : "no", traceId });
       return;
     }
     taken.kept(traceId);
@@ -387,7 +439,9 @@ export function outboxSendCall(
     own.traceId = traceId;
     own.source = source;
     own.retries = 0;
-    return client.sendMessage(new EncodedBody(body), own);
+    const sending = client.sendMessage(new EncodedBody(body), own);
+    // The channel's outbox stays open until it ends, so that what it cannot deliver is kept (see close).
+    return hub ? hub.track(sending) : sending;
   };
 
   return {

@@ -149,6 +149,8 @@ export class Outbox {
   private readonly startKey: number;
   /** Entries whose disk copy says "attempt under way" while the one in memory does not (this run's attempts). */
   private readonly marked = new WeakSet<OutboxEntry>();
+  /** The entry marked during the send before it (see `attempt`), until it is attempted itself. */
+  private markedAhead: OutboxEntry | undefined;
   /** "Attempt under way" writes not yet awaited: the next entry's is made while the one before is sent. */
   private readonly marking = new WeakMap<OutboxEntry, Promise<void>>();
   /** Entries this run has attempted. */
@@ -307,6 +309,11 @@ export class Outbox {
     this.stopped = true;
     this.kick();
     await this.loop;
+    // The next message's "attempt under way", written while the one before was sent, is taken back: it
+    // was not sent, and the next run must not log it as a resend.
+    const ahead = this.markedAhead;
+    this.markedAhead = undefined;
+    if (ahead && !this.tried.has(ahead)) await this.unmark(ahead);
     await Promise.allSettled([...this.writes]);
     await this.store.close();
   }
@@ -370,8 +377,9 @@ export class Outbox {
         await this.sleep(undefined);
         continue;
       }
+      // A delivered message whose answer waits to be emitted is never expired: Genesys has it.
       const age = this.now() - entry.at;
-      if (age > this.maxAgeMs) {
+      if (age > this.maxAgeMs && !entry.answer) {
         this.done(entry);
         this.handlers.expire(entry, age);
         continue;
@@ -385,7 +393,7 @@ export class Outbox {
         else if (!entry.emitting) {
           // Recorded first (committed, no flush needed), so that a crash right after is named on restart.
           entry.emitting = true;
-          await this.track(this.store.update(entry));
+          await this.track(this.rewrite(entry));
         }
         if (this.handlers.deliver(entry, entry.answer)) this.done(entry);
         else await this.sleep(undefined);
@@ -401,6 +409,7 @@ export class Outbox {
   }
 
   private async attempt(entry: OutboxEntry): Promise<void> {
+    if (this.markedAhead === entry) this.markedAhead = undefined;
     const restarted = !this.tried.has(entry) && entry.key < this.startKey;
     this.tried.add(entry);
     if (entry.unknown) this.handlers.resend(entry, restarted);
@@ -415,7 +424,10 @@ export class Outbox {
     // While messages go through, the next one's mark is committed during this send (one commit per
     // message, overlapping the request). Should this send fail, that mark is taken back.
     const next = this.failures === 0 ? this.window[1] : undefined;
-    if (next && !next.unknown && !next.answer) this.mark(next);
+    if (next && !next.unknown && !next.answer) {
+      this.mark(next);
+      this.markedAhead = next;
+    }
     let answer: DeliveredAnswer;
     try {
       answer = await this.handlers.send(entry);
@@ -443,14 +455,14 @@ export class Outbox {
     }
     // Delivered while no send node runs (a deploy): keep the answer, so that it is emitted, not sent again.
     entry.answer = answer;
-    await this.track(this.store.update(entry));
+    await this.track(this.rewrite(entry));
   }
 
   /** Writes "attempt under way" for an entry, once. */
   private mark(entry: OutboxEntry): void {
     if (this.marked.has(entry)) return;
     this.marked.add(entry);
-    this.marking.set(entry, this.track(this.store.update({ ...entry, unknown: true })));
+    this.marking.set(entry, this.track(this.rewrite({ ...entry, unknown: true })));
   }
 
   /** Takes a mark back: the entry did not arrive (or was not sent), so a restart need not call it a resend. */
@@ -460,7 +472,16 @@ export class Outbox {
     const marking = this.marking.get(entry);
     this.marking.delete(entry);
     if (marking) await marking;
-    await this.track(this.store.update(entry));
+    await this.track(this.rewrite(entry));
+  }
+
+  /**
+   * Writes an entry again (a mark, a mark taken back, a kept answer), unless a clear removed it meanwhile:
+   * a write after the clear would bring it back.
+   */
+  private rewrite(entry: OutboxEntry): Promise<unknown> {
+    if (entry.key < this.clearedBelow) return Promise.resolve();
+    return this.store.update(entry);
   }
 
   private async track(write: Promise<unknown>): Promise<void> {

@@ -133,6 +133,124 @@ describe("genesys-nexus-send with the outbox in the Node-RED runtime", () => {
     assert.equal(waiting, 1, "it waits in the outbox");
   });
 
+  /** An API that records each message id it gets and answers 200 after `delayMs` (or `status` when set). */
+  async function recordingApi(): Promise<{ baseUrl: string; ids: string[]; set(o: { delayMs?: number; status?: number }): void; close(): Promise<void> }> {
+    const ids: string[] = [];
+    let delayMs = 0;
+    let status = 200;
+    const api = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        ids.push((JSON.parse(Buffer.concat(chunks).toString()) as { messageId: string }).messageId);
+        setTimeout(() => {
+          const body = status === 200 ? { status: { code: 0, message: "OK" }, data: { ids: [{ id: "x" }] } } : { status: { code: status, message: "refused" } };
+          res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+        }, delayMs);
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
+    return {
+      baseUrl: `http://127.0.0.1:${(api.address() as AddressInfo).port}/nexus/v3`,
+      ids,
+      set: (o) => {
+        delayMs = o.delayMs ?? delayMs;
+        status = o.status ?? status;
+      },
+      close: async () => {
+        api.closeAllConnections();
+        await new Promise((resolve) => api.close(resolve));
+      },
+    };
+  }
+
+  it("a deploy while direct sends wait for a slot or an answer keeps every one it could not deliver: none lost, none twice", async () => {
+    const api = await recordingApi();
+    try {
+      api.set({ delayMs: 300 });
+      const first = await loadWithComplete(flowFor(api, send, { maxInFlight: 2 }));
+      for (let i = 0; i < 10; i++) first.n1.receive({ payload: message(`d${i}`), seq: i });
+      await new Promise((r) => setTimeout(r, 50));
+      // Node-RED stops the send node and its channel together, as on a full deploy.
+      await helper.unload();
+      api.set({ delayMs: 0 });
+      const second = await load(flowFor(api, send, { maxInFlight: 2 }));
+      const outs: Msg[] = [];
+      second.out.on("input", (m: Msg) => outs.push(m));
+      await until(() => new Set(api.ids).size === 10, 15_000, `all 10 to reach the API (got ${api.ids.join(",")})`);
+      await until(() => outs.length === 8, 5000, "the 8 kept to leave the output");
+      assert.equal(api.ids.length, 10, `each once: ${api.ids.join(",")}`);
+      assert.deepEqual(outs.map((m) => m.seq), [2, 3, 4, 5, 6, 7, 8, 9], "in the order they came");
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("an expired message whose earlier attempt's outcome is unknown goes to Catch as 'maybe', saying Genesys may have it", async () => {
+    const api = await recordingApi();
+    try {
+      api.set({ delayMs: 60_000 });
+      const loaded = await load(flowFor(api, send, { timeout: 300, outboxMaxAge: 1, outboxProbeMax: 0.2 }));
+      const caught = new Promise<Msg>((resolve) => loaded.caught.once("input", resolve));
+      loaded.n1.receive({ payload: message("e1"), seq: 1 });
+      const failed = await caught;
+      assert.equal(failed.reachedGenesys, "maybe");
+      assert.match(failed.error.message, /outcome is unknown, so Genesys may have received it/);
+      assert.ok(api.ids.length >= 1);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("messages kept by a send node whose outbox is then turned off still drain, through that node, while another node keeps the outbox on", async () => {
+    const refused = await refusedUrl();
+    const second = { id: "n2", z: "f1", type: "genesys-nexus-send", channel: "chan", outbox: true, wires: [["out"]] };
+    const down = await loadWithComplete([...flowFor({ baseUrl: refused }, send), second]);
+    for (let i = 0; i < 3; i++) down.n1.receive({ payload: message(`o${i}`), seq: i });
+    await until(() => down.completed.length === 3, 5000, "all 3 to be kept");
+    await helper.unload();
+    const api = await recordingApi();
+    try {
+      const up = await load([...flowFor(api, { type: "genesys-nexus-send", outbox: false }), second]);
+      const outs: Msg[] = [];
+      up.out.on("input", (m: Msg) => outs.push(m));
+      await until(() => outs.length === 3, 10_000, "the 3 kept to leave the output");
+      assert.deepEqual(api.ids, ["o0", "o1", "o2"]);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("says 'outbox full' in the status, shows a message Genesys refused from the outbox in red, and refuses msg.outbox on a node whose outbox is off", async () => {
+    const refused = await refusedUrl();
+    const full = await load(flowFor({ baseUrl: refused }, send, { outboxLimit: 1 }));
+    full.n1.receive({ payload: message("f0"), seq: 0 });
+    const overflow = await expectError(full, { payload: message("f1"), seq: 1 });
+    assert.match(overflow.error.message, /Outbox full/);
+    assert.equal(full.statuses.at(-1)?.text, "failed: outbox full");
+    await helper.unload();
+
+    const api = await recordingApi();
+    try {
+      api.set({ status: 400 });
+      const drained = await load(flowFor(api, send, { outboxLimit: 1 }));
+      const caught = new Promise<Msg>((resolve) => drained.caught.once("input", resolve));
+      const failed = await caught;
+      assert.equal(failed.statusCode, 400);
+      await until(() => drained.statuses.some((st) => st.fill === "red" && /400/.test(String(st.text))), 5000, "a red status naming the 400");
+      await helper.unload();
+
+      const plain = await load(flowFor(api, { type: "genesys-nexus-send" }));
+      const before = api.ids.length;
+      const mistaken = await expectError(plain, { outbox: "status", payload: message("p1") });
+      assert.match(mistaken.error.message, /msg\.outbox is "status", but this send node does not keep messages in an outbox/);
+      assert.equal(mistaken.reachedGenesys, "no");
+      assert.equal(api.ids.length, before, "nothing was sent");
+    } finally {
+      await api.close();
+    }
+  });
+
   it("keeps messages in the order they came while the API is down, with the channel's retries 3: one attempt each, kept at once", async () => {
     const refused = await refusedUrl();
     const down = await loadWithComplete(flowFor({ baseUrl: refused }, send, { retries: 3 }));

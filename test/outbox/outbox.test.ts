@@ -151,6 +151,51 @@ describe("outbox: durable, ordered, bounded", function () {
     assert.equal(sends, 1, "sent once");
   });
 
+  it("a message cleared while its probe is on the wire stays cleared when the probe fails (not written back), across a reopen", async () => {
+    let fail: (err: Error) => void = () => undefined;
+    let sends = 0;
+    const first = make(() => {
+      sends++;
+      return new Promise<DeliveredAnswer>((_resolve, reject) => (fail = reject));
+    });
+    await first.outbox.add(message(0));
+    await until(() => sends === 1, 5000, "the probe");
+    assert.equal(await first.outbox.clear(), 1);
+    fail(new NexusNetworkError(ctx, "ECONNREFUSED"));
+    await new Promise((r) => setTimeout(r, 100));
+    await first.outbox.stop();
+    opened.length = 0;
+    const second = make(ok, { canDrain: () => false });
+    assert.equal(second.outbox.size, 0, "nothing came back");
+  });
+
+  it("takes back the next message's 'attempt under way' when it stops before sending it: no resend is logged after a redeploy", async () => {
+    let draining = true;
+    const first = make(ok, { canDrain: () => draining, deliver: () => ((draining = false), true) });
+    await Promise.all([0, 1, 2].map((i) => first.outbox.add(message(i))));
+    await until(() => first.seen.delivered.length === 1, 5000, "the first delivery");
+    await first.outbox.stop();
+    opened.length = 0;
+    const second = make(ok);
+    await until(() => second.seen.delivered.length === 2, 5000, "the rest");
+    assert.deepEqual(second.seen.resent, [], "t1 was never sent before");
+    assert.deepEqual(second.seen.delivered, ["t1", "t2"]);
+  });
+
+  it("never expires a delivered message whose answer waits to be emitted: it is emitted, not sent to expire", async () => {
+    let emitting = false;
+    let sends = 0;
+    const { outbox, seen } = make((e) => (sends++, ok(e)), { maxAgeMs: 300, deliver: () => emitting });
+    await outbox.add(message(0));
+    await until(() => sends === 1, 5000, "the send");
+    await new Promise((r) => setTimeout(r, 500));
+    emitting = true;
+    outbox.kick();
+    await until(() => seen.delivered.length === 1, 5000, "the emission");
+    assert.deepEqual(seen.expired, []);
+    assert.equal(sends, 1);
+  });
+
   it("empties on clear and says how many it removed", async () => {
     const { outbox } = make(ok, { canDrain: () => false });
     await Promise.all([0, 1, 2, 3].map((i) => outbox.add(message(i))));
