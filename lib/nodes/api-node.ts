@@ -63,10 +63,11 @@ export interface ApiCall<R extends { statusCode: number; traceId: string }> {
   status?: Pick<Node, "status">;
   /**
    * May take a message instead of `call`, after the stopping and channel checks and before the channel's
-   * client is asked for: returns true when it took it, and then ends it exactly once through `taken`.
-   * Runs for every message: keep the path that returns false cheap.
+   * client is asked for: returns true when it took it, and then ends it exactly once through `taken()`
+   * (made on first call: a message not taken costs no such object). Runs for every message: keep the path
+   * that returns false cheap.
    */
-  take?(msg: FlowMessage, taken: TakenMessage): boolean;
+  take?(msg: FlowMessage, taken: () => TakenMessage): boolean;
   /**
    * May take over a failure of `call` (after the request started, or ended by the node stopping, then with
    * `kind` "aborted" and `requestSent`): returns true when it took it, and then ends it exactly once
@@ -278,7 +279,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       fail(new Error(t("errors.no-channel")), false);
       return;
     }
-    if (api.take?.(msg, takenMessage())) {
+    if (api.take?.(msg, takenMessage)) {
       settled = true;
       return;
     }

@@ -144,6 +144,21 @@ export class OutboxHub {
     if (this.senders.get(sender.id) === sender) this.senders.delete(sender.id);
   }
 
+  /** Direct attempts of the send nodes under way (a count, not a promise each: they are the common path). */
+  private attemptsUnderWay = 0;
+  private attemptsEnded: (() => void) | undefined;
+
+  /** A send node's direct attempt starts: close waits for it, and for the message it may keep. */
+  attemptStarted(): void {
+    this.attemptsUnderWay++;
+  }
+
+  /** ...and ends (after a failure, once its keeping is under `track`). */
+  attemptEnded(): void {
+    this.attemptsUnderWay--;
+    if (this.attemptsUnderWay === 0) this.attemptsEnded?.();
+  }
+
   /** Keeps a direct send (and its fall-back into the outbox) in view until it ends, for close. */
   track<T>(work: Promise<T>): Promise<T> {
     this.inflight.add(work);
@@ -164,7 +179,9 @@ export class OutboxHub {
     clearInterval(this.ageTimer);
     // Direct sends still under way (the send nodes stop at the same time as the channel) may yet be kept:
     // a send that ends keeps its message through `track` as well, so wait until none is left.
-    while (this.inflight.size > 0) {
+    while (this.inflight.size > 0 || this.attemptsUnderWay > 0) {
+      if (this.attemptsUnderWay > 0) await new Promise<void>((resolve) => (this.attemptsEnded = resolve));
+      this.attemptsEnded = undefined;
       await Promise.allSettled([...this.inflight]);
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -439,18 +456,18 @@ export function outboxSendCall(
     own.traceId = traceId;
     own.source = source;
     own.retries = 0;
-    const sending = client.sendMessage(new EncodedBody(body), own);
-    // The channel's outbox stays open until it ends, so that what it cannot deliver is kept (see close).
-    return hub ? hub.track(sending) : sending;
+    // The channel's outbox stays open until it ends (`write` or `rescue`), so that what it cannot deliver is kept (see close).
+    hub?.attemptStarted();
+    return client.sendMessage(new EncodedBody(body), own);
   };
 
   return {
     verb: "sending",
     // While the outbox shows what waits, the busy/done dot of direct sends stays hidden.
     status: { status: (s) => (outboxShown ? undefined : node.status(s)) },
-    take: (msg, taken) => {
+    take: (msg, takenMessage) => {
       if (!hub) {
-        taken.fail(new Error(t("outbox.unavailable")));
+        takenMessage().fail(new Error(t("outbox.unavailable")));
         return true;
       }
       let outbox: Outbox;
@@ -459,17 +476,17 @@ export function outboxSendCall(
       } catch (err) {
         // The outbox file cannot be opened: send as without the outbox while Genesys answers.
         if (msg.outbox === undefined) return false;
-        taken.fail(err as Error);
+        takenMessage().fail(err as Error);
         unavailable();
         return true;
       }
       if (msg.outbox !== undefined) {
-        if (msg.outbox !== "status" && msg.outbox !== "clear") taken.fail(new Error(t("outbox.unknown-command", { value: JSON.stringify(msg.outbox) })));
-        else void hub.track(command(msg, outbox, taken)).catch((err: Error) => taken.fail(err));
+        if (msg.outbox !== "status" && msg.outbox !== "clear") takenMessage().fail(new Error(t("outbox.unknown-command", { value: JSON.stringify(msg.outbox) })));
+        else void hub.track(command(msg, outbox, takenMessage())).catch((err: Error) => takenMessage().fail(err));
         return true;
       }
       if (outbox.size === 0) return false;
-      keepBehind(msg, outbox, taken);
+      keepBehind(msg, outbox, takenMessage());
       return true;
     },
     call: (client, msg, options) => {
@@ -477,8 +494,12 @@ export function outboxSendCall(
       return value instanceof Promise ? value.then((v) => attempt(client, msg, v, options)) : attempt(client, msg, value, options);
     },
     write: (msg, result) => {
-      attempts.get(msg)?.place?.release();
-      attempts.delete(msg);
+      const sent = attempts.get(msg);
+      if (sent) {
+        attempts.delete(msg);
+        sent.place?.release();
+        hub?.attemptEnded();
+      }
       msg.payload = result.payload;
     },
     rescue: (msg, err, taken) => {
@@ -486,21 +507,30 @@ export function outboxSendCall(
       attempts.delete(msg);
       // Failed before its body was made (bad input, a typed input that failed): Catch, as without the outbox.
       if (!sent) return false;
-      const verdict = verdictOf(err);
-      if (!verdict.keep) {
-        sent.place?.release();
-        return false;
+      try {
+        return rescueAttempt(sent, msg, err, taken);
+      } finally {
+        hub?.attemptEnded();
       }
-      if (!sent.place) {
-        // It would be kept, but the outbox cannot be opened: Catch, saying why.
-        const reason = sent.noPlace?.message ?? t("outbox.unavailable");
-        const kept = Object.assign(new Error(t("outbox.not-kept", { reason })), { cause: err });
-        taken.fail(kept, { reach: reachOf(err), traceId: sent.traceId });
-        unavailable();
-        return true;
-      }
-      void (hub as OutboxHub).track(keep(msg, sent.body, sent.traceId, verdict.unknown, err, taken, sent.place));
-      return true;
     },
   };
+
+  /** A direct attempt failed: kept when it cannot be delivered now (see `verdictOf`), else Catch. */
+  function rescueAttempt(sent: { body: Buffer; traceId: string; place?: Reservation; noPlace?: Error }, msg: FlowMessage, err: Error, taken: TakenMessage): boolean {
+    const verdict = verdictOf(err);
+    if (!verdict.keep) {
+      sent.place?.release();
+      return false;
+    }
+    if (!sent.place) {
+      // It would be kept, but the outbox cannot be opened: Catch, saying why.
+      const reason = sent.noPlace?.message ?? t("outbox.unavailable");
+      const kept = Object.assign(new Error(t("outbox.not-kept", { reason })), { cause: err });
+      taken.fail(kept, { reach: reachOf(err), traceId: sent.traceId });
+      unavailable();
+      return true;
+    }
+    void (hub as OutboxHub).track(keep(msg, sent.body, sent.traceId, verdict.unknown, err, taken, sent.place));
+    return true;
+  }
 }
