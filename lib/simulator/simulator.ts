@@ -10,6 +10,7 @@ import { AgentSide, type AgentOptions } from "./agent-side";
 import { BodyTooLargeError, readRawBody } from "../http/read-body";
 import { writeJson } from "../http/write-json";
 import { parseJson } from "../http/json-text";
+import { OrderedMap } from "../util/ordered-map";
 
 export interface SimulatorOptions {
   /** TCP port; 0 picks a free one (default 0). */
@@ -114,7 +115,7 @@ export class NexusSimulator {
   private readonly secure: boolean;
   private readonly sockets = new Set<Socket>();
   private readonly log: (line: string) => void;
-  private seenMessageIds = new Map<string, string>();
+  private seenMessageIds = new OrderedMap<string, string>();
   /** Messages sent again with a messageId already accepted: each would be processed twice without the check. */
   duplicateCount = 0;
   /** Consumer messages accepted, all of them (not only those kept in `messages`). */
@@ -317,7 +318,7 @@ export class NexusSimulator {
       const id = given ?? randomUUID();
       if (given) {
         this.seenMessageIds.set(given, id);
-        if (this.seenMessageIds.size > 100_000) this.seenMessageIds.delete(this.seenMessageIds.keys().next().value as string);
+        if (this.seenMessageIds.size > 100_000) this.seenMessageIds.shift();
       }
       const received: ReceivedMessage = { id, body: message, size: body.length, traceId };
       this.keep(received);

@@ -6,6 +6,8 @@
  * Within one process the deliveries coordinator claims each key atomically itself, before it asks the
  * store; a store only has to be atomic across processes when it is shared (Redis).
  */
+import { OrderedMap } from "../util/ordered-map";
+
 export type Lookup = { state: "free" } | { state: "busy" } | { state: "answered"; messageId: string };
 export type ClaimOutcome = { state: "claimed" } | { state: "busy" } | { state: "answered"; messageId: string };
 
@@ -51,8 +53,8 @@ export type KeyOf = (deliveryKey: string) => string;
  */
 export class KeyValueDedupeStore implements DedupeStore {
   /** Keys held in the store, oldest first; loaded once from the store's own key list. */
-  private index: Map<string, true> | undefined;
-  private loading: Promise<Map<string, true>> | undefined;
+  private index: OrderedMap<string, true> | undefined;
+  private loading: Promise<OrderedMap<string, true>> | undefined;
   private readonly pending = new Map<string, StoredAnswer | undefined>();
   private writing: Promise<void> | undefined;
 
@@ -99,20 +101,22 @@ export class KeyValueDedupeStore implements DedupeStore {
   }
 
   /** Notes a key as the newest; past the bound, the oldest entries are deleted in the same batch. */
-  private track(index: Map<string, true>, storeKey: string): void {
-    index.delete(storeKey);
+  private track(index: OrderedMap<string, true>, storeKey: string): void {
     index.set(storeKey, true);
-    for (const old of index.keys()) {
-      if (index.size <= this.max) break;
-      index.delete(old);
+    while (index.size > this.max) {
+      const [old] = index.shift() as [string, true];
       void this.write(old, undefined).catch(() => undefined);
     }
   }
 
-  private loadIndex(): Promise<Map<string, true>> {
+  private loadIndex(): Promise<OrderedMap<string, true>> {
     this.loading ??= this.kv.keys().then(
-      (keys) => (this.index = new Map(keys.filter(this.isOurs).map((k) => [k, true]))),
-      () => (this.index = new Map()),
+      (keys) => {
+        const index = new OrderedMap<string, true>();
+        for (const k of keys) if (this.isOurs(k)) index.set(k, true);
+        return (this.index = index);
+      },
+      () => (this.index = new OrderedMap<string, true>()),
     );
     return this.loading;
   }

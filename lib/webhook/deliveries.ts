@@ -2,6 +2,7 @@ import { randomUUID } from "crypto";
 import { ANSWER_TTL_MS, type ClaimOutcome, type DedupeStore } from "./dedupe-store";
 import { refusal } from "./delivery";
 import { replyHandles } from "./reply-handles";
+import { OrderedMap } from "../util/ordered-map";
 
 /** Writes the HTTP answer to one delivery request (once; later calls are ignored by the writer). */
 export type Respond = (status: number, body: unknown) => void;
@@ -62,7 +63,7 @@ interface Entry {
 export class WebhookDeliveries {
   private readonly entries = new Map<string, Entry>();
   /** Answers known in this process, oldest first: a redelivery answered here needs no store at all. */
-  private readonly answers = new Map<string, { id: string; at: number }>();
+  private readonly answers = new OrderedMap<string, { id: string; at: number }>();
   private readonly giveBackMs: number;
   private closed = false;
 
@@ -221,9 +222,8 @@ export class WebhookDeliveries {
   }
 
   private remember(key: string, id: string): void {
-    this.answers.delete(key);
     this.answers.set(key, { id, at: Date.now() });
-    if (this.answers.size > this.options.remember) this.answers.delete(this.answers.keys().next().value as string);
+    while (this.answers.size > this.options.remember) this.answers.shift();
   }
 }
 
