@@ -272,6 +272,9 @@ export class NexusClient {
   private readonly maxStreamBytes: number;
   private readonly maxDownloadBytes: number;
   /** The channel's one undici dispatcher (a keep-alive Pool, or a ProxyAgent): every call goes through it. */
+  /** The channel's dispatcher, for calls answered into memory (`dispatch` with an AnswerReader). */
+  private readonly pool: Dispatcher;
+  /** The same, for `request()` with a streamed answer (downloads to a file); its destroy ends both. */
   private readonly dispatcher: Dispatcher;
   /** The tls-config node's SNI servername, which wins over the host name on every connection. */
   private readonly servername: string | undefined;
@@ -341,12 +344,14 @@ export class NexusClient {
     this.limiter = new RequestLimiter(maxInFlight, positiveInt(options.maxQueued, CLIENT_DEFAULTS.maxQueued));
     this.servername = url.protocol === "https:" && options.tls?.servername ? options.tls.servername : undefined;
     checkProxy(url, options.proxy);
-    this.dispatcher = createDispatcher(url, {
+    const dispatchers = createDispatcher(url, {
       connections: maxInFlight,
       tls: options.tls,
       proxy: options.proxy,
       connectTimeoutMs: Math.min(this.timeout, 10_000),
     });
+    this.pool = dispatchers.base;
+    this.dispatcher = dispatchers.streaming;
   }
 
   /** Requests in flight and waiting, for a status line. */
@@ -665,7 +670,8 @@ export class NexusClient {
     call.connected = false;
     return new Promise<HttpAnswer>((resolve, reject) => {
       const body = spec.body?.();
-      const signal = new AttemptSignal();
+      /** Ends the request on a failure: undici discards its connection. */
+      let stop: (() => void) | undefined;
       let settled = false;
       const settle = (fail: Error | undefined, res?: HttpAnswer): void => {
         if (settled) return;
@@ -674,7 +680,7 @@ export class NexusClient {
         call.onCancel = undefined;
         if (!fail) return resolve(res as HttpAnswer);
         // The request ends here: its connection is dropped, and a body stream (a file, say) is closed.
-        signal.abort();
+        stop?.();
         if (body instanceof Readable) body.destroy();
         reject(fail);
       };
@@ -685,25 +691,33 @@ export class NexusClient {
         this.timeout,
       );
       call.onCancel = () => settle(call.abortError());
+      const connected = (): void => {
+        if (!settled) call.connected = true;
+      };
       // undici takes `servername` per request too (its types do not say so): it names the connection's SNI.
-      const request: ConnectedRequestOptions & { servername?: string } = {
+      const request: Dispatcher.DispatchOptions & { servername?: string } = {
         origin: this.origin,
         path: this.pathOf(spec.subPath),
         method: spec.method,
         headers: this.baseHeaders.concat(spec.headers ?? NO_HEADERS, "x-hub-signature", spec.signature, "x-b3-traceid", ctx.traceId as string),
-        body: body as Dispatcher.RequestOptions["body"],
-        signal,
-        [ON_CONNECTED]: () => {
-          if (!settled) call.connected = true;
-        },
+        body: body as Dispatcher.DispatchOptions["body"],
       };
       if (this.servername) request.servername = this.servername;
-      if (spec.stream) request.bodyTimeout = this.timeout;
       try {
-        this.dispatcher.request(request, (err, data) => {
-          if (err) settle(this.failureOf(err, call));
-          else this.readAnswer(data, spec, call, settle);
-        });
+        if (spec.stream) {
+          // A streamed answer: undici's request() and its body stream, cancelled through an EventEmitter.
+          const signal = new AttemptSignal();
+          stop = () => signal.abort();
+          const streamed: ConnectedRequestOptions = { ...(request as Dispatcher.RequestOptions), signal, bodyTimeout: this.timeout, [ON_CONNECTED]: connected };
+          this.dispatcher.request(streamed, (err, data) => {
+            if (err) settle(this.failureOf(err, call));
+            else this.readAnswer(data, spec, call, settle);
+          });
+        } else {
+          const reader = new AnswerReader(spec, ctx, connected, (err) => this.failureOf(err, call), settle);
+          stop = () => reader.abort();
+          this.pool.dispatch(request, reader);
+        }
       } catch (err) {
         settle(this.failureOf(err, call));
       }
@@ -711,9 +725,8 @@ export class NexusClient {
   }
 
   /**
-   * Reads an answer into memory, bounded: a 2xx past its limit fails (before it is read when its
-   * Content-Length says so), an error answer keeps its first ERROR_BODY_LIMIT bytes; a 2xx body asked for
-   * as a stream is handed over as it is.
+   * Reads the answer of a streamed call (see AnswerReader for the others): a 2xx body is handed over as a
+   * stream; an error answer is read into memory, its first ERROR_BODY_LIMIT bytes.
    */
   private readAnswer(data: Dispatcher.ResponseData, spec: RequestSpec, call: Call, settle: (fail: Error | undefined, res?: HttpAnswer) => void): void {
     const status = data.statusCode;
@@ -758,6 +771,86 @@ export class NexusClient {
     if (err instanceof NexusError) return err;
     // Until undici starts the request on a connection (ON_CONNECTED), none of it was written.
     return new NexusNetworkError(call.ctx, networkCode(err), call.connected);
+  }
+}
+
+/**
+ * An answer read into memory through undici's `dispatch()` with this handler (undici's own path for
+ * handlers, without a body stream per answer): bounded as `readAnswer` is (a 2xx past its limit fails,
+ * before it is read when its Content-Length says so; an error answer keeps its first ERROR_BODY_LIMIT
+ * bytes). `connected` is told when undici starts the request on a connection, just before writing it.
+ */
+class AnswerReader implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private aborted = false;
+  private status = 0;
+  private headers: IncomingHttpHeaders = {};
+  private ok = false;
+  private limit = 0;
+  private size = 0;
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly spec: RequestSpec,
+    private readonly ctx: RequestContext,
+    private readonly connected: () => void,
+    private readonly failure: (err: unknown) => NexusError,
+    private readonly settle: (fail: Error | undefined, res?: HttpAnswer) => void,
+  ) {}
+
+  /** Ends the request (a time-out, a cancel, an answer refused): at once, or as soon as undici starts it. */
+  abort(): void {
+    this.aborted = true;
+    this.controller?.abort(new Error("request ended"));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.aborted) controller.abort(new Error("request ended"));
+    else this.connected();
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // Interim answers (102, 103) are not the answer.
+    if (statusCode < 200) return;
+    const { spec, ctx } = this;
+    this.status = statusCode;
+    this.headers = headers;
+    this.ok = statusCode >= 200 && statusCode < 300;
+    if (this.ok && spec.reads?.some((name) => headers[name] !== undefined && !READABLE_VALUE.test(String(headers[name])))) {
+      // Nothing of such an answer reaches the flow; the connection it came on is discarded.
+      return this.settle(new NexusNetworkError(ctx, "EPROTO"));
+    }
+    this.limit = this.ok ? (spec.maxBytes ?? ANSWER_LIMIT) : ERROR_BODY_LIMIT;
+    if (this.ok && Number(headers["content-length"]) > this.limit) this.settle(new NexusTooLargeError(ctx, this.limit, spec.maxBytes !== undefined));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.status === 0) return;
+    if (this.size + chunk.length > this.limit) {
+      if (this.ok) return this.settle(new NexusTooLargeError(this.ctx, this.limit, this.spec.maxBytes !== undefined));
+      // An error answer: what is kept is enough to say what went wrong; the rest is not read.
+      this.chunks.push(chunk.subarray(0, this.limit - this.size));
+      this.size = this.limit;
+      this.complete();
+      controller.abort(new Error("error answer read as far as kept"));
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.complete();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settle(this.failure(err));
+  }
+
+  private complete(): void {
+    const { chunks, size } = this;
+    this.settle(undefined, { status: this.status, headers: this.headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
   }
 }
 
