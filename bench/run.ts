@@ -207,8 +207,8 @@ The client builds every header and signs the exact bytes it sends; it needs no r
 interceptors or decompression. Through axios, a third of the send path's CPU went to that machinery
 (config merging, header normalisation, the adapter), and a timed-out request kept its socket until
 axios's own time-out; axios stays in this benchmark as the baseline "axios alone (tuned)". Node's own
-\`http\` client spends about as much CPU on its bookkeeping (ClientRequest, IncomingMessage, the Agent)
-as the rest of a send. The client therefore sends everything, in memory or streamed, through one undici
+\`http\` client spends more CPU per request on its bookkeeping (ClientRequest, IncomingMessage, the
+Agent) than undici's \`Pool\` (the table above has both). The client therefore sends everything, in memory or streamed, through one undici
 dispatcher per channel (lib/client/transport.ts: a keep-alive \`Pool\`, or a \`ProxyAgent\`) with
 \`dispatch()\` and a handler of its own for answers read into memory (and \`request()\` for downloads to
 a file), never \`fetch\`, and cancels without an AbortController per call; "NexusClient alone" is
