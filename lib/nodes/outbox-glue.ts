@@ -348,7 +348,9 @@ export function outboxSendCall(
     show: (info) => {
       if (info) {
         outboxShown = true;
-        node.status({ fill: "yellow", shape: "ring", text: t("status.outbox", { count: info.waiting.toLocaleString("en-US"), age: formatAge(t, Date.now() - (info.oldest ?? Date.now())) }) });
+        // Red once it is full: one more message goes to Catch.
+        const fill = info.waiting >= info.limit ? "red" : "yellow";
+        node.status({ fill, shape: "ring", text: t("status.outbox", { count: info.waiting.toLocaleString("en-US"), age: formatAge(t, Date.now() - (info.oldest ?? Date.now())) }) });
       } else if (refused) {
         outboxShown = true;
         node.status({ fill: "red", shape: "ring", text: refused });
@@ -499,6 +501,12 @@ export function outboxSendCall(
         attempts.delete(msg);
         sent.place?.release();
         hub?.attemptEnded();
+      }
+      if (refused) {
+        // Delivered directly: the red status of an earlier refusal goes (handleApiCall's status shows again).
+        refused = undefined;
+        outboxShown = false;
+        node.status({ fill: "green", shape: "dot", text: t("status.done", { status: result.statusCode }) });
       }
       msg.payload = result.payload;
     },

@@ -238,6 +238,10 @@ describe("genesys-nexus-send with the outbox in the Node-RED runtime", () => {
       const failed = await caught;
       assert.equal(failed.statusCode, 400);
       await until(() => drained.statuses.some((st) => st.fill === "red" && /400/.test(String(st.text))), 5000, "a red status naming the 400");
+      // A message delivered directly afterwards clears the red status.
+      api.set({ status: 200 });
+      await expectOutput(drained, { payload: message("ok-1") });
+      assert.equal(drained.statuses.at(-1)?.fill, "green", JSON.stringify(drained.statuses.at(-1)));
       await helper.unload();
 
       const plain = await load(flowFor(api, { type: "genesys-nexus-send" }));
