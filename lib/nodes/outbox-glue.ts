@@ -451,6 +451,14 @@ export function outboxSendCall(
       // No outbox (its file cannot be opened, or it is closing): sent as without one; `rescue` says why it is not kept.
       noPlace = err as Error;
     }
+    // The same message object sent into the node again while its first attempt is under way (a function
+    // node that sends it twice without a copy): the first record is given up, so that no place and no count
+    // of attempts under way is left open (the drain and the channel's close wait for those).
+    const prior = attempts.get(msg);
+    if (prior) {
+      prior.place?.release();
+      hub?.attemptEnded();
+    }
     attempts.set(msg, { body, traceId, place, noPlace });
     // One attempt, no client retries: a message that cannot go now is kept at once, and the outbox probes.
     // The options are this message's own (handleApiCall makes them per call): set here, not copied.

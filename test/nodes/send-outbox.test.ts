@@ -186,6 +186,23 @@ describe("genesys-nexus-send with the outbox in the Node-RED runtime", () => {
     }
   });
 
+  it("the same message object sent in twice while its first attempt is under way leaves no place open: the outbox drains and the flow stops at once", async () => {
+    const api = await recordingApi();
+    try {
+      api.set({ delayMs: 200 });
+      const loaded = await loadWithComplete(flowFor(api, send));
+      const twice = { payload: message("same"), seq: 1 };
+      loaded.n1.receive(twice);
+      loaded.n1.receive(twice);
+      await until(() => loaded.completed.length === 2, 5000, "both to end");
+      const started = Date.now();
+      await helper.unload();
+      assert.ok(Date.now() - started < 3000, `the channel closed in ${Date.now() - started} ms`);
+    } finally {
+      await api.close();
+    }
+  });
+
   it("an expired message whose earlier attempt's outcome is unknown goes to Catch as 'maybe', saying Genesys may have it", async () => {
     const api = await recordingApi();
     try {
