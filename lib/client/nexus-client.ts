@@ -732,31 +732,22 @@ export class NexusClient {
     const status = data.statusCode;
     const headers = data.headers as IncomingHttpHeaders;
     const res = data.body;
-    const ok = status >= 200 && status < 300;
-    if (ok && spec.reads?.some((name) => headers[name] !== undefined && !READABLE_VALUE.test(String(headers[name])))) {
-      // Nothing of such an answer reaches the flow; the connection it came on is discarded.
-      res.on("error", () => undefined);
-      res.destroy();
-      return settle(new NexusNetworkError(call.ctx, "EPROTO"));
-    }
-    if (spec.stream && ok) return settle(undefined, { status, headers, data: res });
-    const limit = ok ? (spec.maxBytes ?? ANSWER_LIMIT) : ERROR_BODY_LIMIT;
-    const declared = Number(headers["content-length"]);
     // A body destroyed before its end emits an abort error: it must find a listener.
     res.on("error", (err) => settle(this.failureOf(err, call)));
-    if (ok && declared > limit) {
+    if (status >= 200 && status < 300) {
+      if (!unreadableHeader(spec, headers)) return settle(undefined, { status, headers, data: res });
+      // Nothing of such an answer reaches the flow; the connection it came on is discarded.
       res.destroy();
-      return settle(new NexusTooLargeError(call.ctx, limit, spec.maxBytes !== undefined));
+      return settle(new NexusNetworkError(call.ctx, "EPROTO"));
     }
     const chunks: Buffer[] = [];
     let size = 0;
     const complete = (): void => settle(undefined, { status, headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
     res.on("data", (chunk: Buffer) => {
-      if (size + chunk.length > limit) {
+      if (size + chunk.length > ERROR_BODY_LIMIT) {
         res.destroy();
-        if (ok) return settle(new NexusTooLargeError(call.ctx, limit, spec.maxBytes !== undefined));
-        chunks.push(chunk.subarray(0, limit - size));
-        size = limit;
+        chunks.push(chunk.subarray(0, ERROR_BODY_LIMIT - size));
+        size = ERROR_BODY_LIMIT;
         return complete();
       }
       chunks.push(chunk);
@@ -772,6 +763,11 @@ export class NexusClient {
     // Until undici starts the request on a connection (ON_CONNECTED), none of it was written.
     return new NexusNetworkError(call.ctx, networkCode(err), call.connected);
   }
+}
+
+/** Whether a 2xx answer holds a header the call reads (`spec.reads`) with a control character in it. */
+function unreadableHeader(spec: RequestSpec, headers: IncomingHttpHeaders): boolean {
+  return spec.reads?.some((name) => headers[name] !== undefined && !READABLE_VALUE.test(String(headers[name]))) ?? false;
 }
 
 /**
@@ -817,7 +813,7 @@ class AnswerReader implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     this.headers = headers;
     this.ok = statusCode >= 200 && statusCode < 300;
-    if (this.ok && spec.reads?.some((name) => headers[name] !== undefined && !READABLE_VALUE.test(String(headers[name])))) {
+    if (this.ok && unreadableHeader(spec, headers)) {
       // Nothing of such an answer reaches the flow; the connection it came on is discarded.
       return this.settle(new NexusNetworkError(ctx, "EPROTO"));
     }
