@@ -46,6 +46,11 @@ export function channelNode(sim: { baseUrl: string }, overrides: Record<string, 
   };
 }
 
+/** A channel config node in simulator mode, as a first run makes one: no base URL, ids or secret. */
+export function simulatorChannelNode(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return channelNode({ baseUrl: "" }, { name: "tried out", mode: "simulator", channelId: "", ccid: "", ...overrides });
+}
+
 export const channelCredentials = { chan: { secret: SECRET, apiKey: API_KEY } };
 
 /** A port on loopback that nothing listens on (at the moment it is asked for). */

@@ -4,21 +4,11 @@ import https from "https";
 import net from "net";
 import { channelMode, localWebhookUrl, loopbackHost } from "../../lib/nodes/simulator-channel";
 import type { ChannelConfigNode } from "../../lib/nodes/api-node";
-import { helper, until } from "../support";
+import { helper, simulatorChannelNode, until } from "../support";
 import { FLOW_NODES, load, outcome, type Msg } from "./flow";
 
-const simulatorChannel = (id = "chan", extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  id,
-  type: "genesys-nexus-channel",
-  name: "tried out",
-  mode: "simulator",
-  baseUrl: "",
-  channelId: "",
-  ccid: "",
-  timeout: 5000,
-  retries: 0,
-  ...extra,
-});
+
+const simulatorChannel = (id = "chan", extra: Record<string, unknown> = {}): Record<string, unknown> => simulatorChannelNode({ id, ...extra });
 
 /** Whether something accepts connections at the URL's host and port. */
 function listening(url: string): Promise<boolean> {

@@ -4,21 +4,8 @@ import responseNode = require("../../nodes/genesys-nexus-webhook-response");
 import { NexusClient, NexusInputError, describeError } from "../../lib/client";
 import english from "../../lib/client/messages.json";
 import { ChannelSimulator, agentTargetOf, attachSimulatedWebhook } from "../../lib/nodes/simulator-channel";
-import { helper, simulator, channelNode, until, NODE_RED_DIR } from "../support";
+import { helper, simulator, channelNode, simulatorChannelNode as simulatorChannel, until, NODE_RED_DIR } from "../support";
 import { FLOW_NODES, load, outcome } from "./flow";
-
-const simulatorChannel = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  id: "chan",
-  type: "genesys-nexus-channel",
-  name: "tried out",
-  mode: "simulator",
-  baseUrl: "",
-  channelId: "",
-  ccid: "",
-  timeout: 5000,
-  retries: 0,
-  ...extra,
-});
 
 interface LogEntry {
   level: number;

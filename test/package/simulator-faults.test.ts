@@ -1,22 +1,12 @@
 import assert from "assert/strict";
-import { until } from "../support";
+import { simulatorChannelNode, until } from "../support";
 import { startNodeRed, type RunningNodeRed } from "./node-red-process";
 
 /** Node-RED's documented example hash (bcrypt of "password"): settings hold only a hash, never the password. */
 const HASH = "$2a$08$zZWtXTja0fB1pzD4sHCMyOCMYz2Z6dNbM6tl8sJogENOMcxWV9DN.";
 
-const channel = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  id: "chan",
-  type: "genesys-nexus-channel",
-  name: "try",
-  mode: "simulator",
-  baseUrl: "",
-  channelId: "",
-  ccid: "",
-  timeout: 5000,
-  retries: 0,
-  ...extra,
-});
+
+const channel = simulatorChannelNode;
 
 const inject = { id: "inj", type: "inject", z: "t1", props: [{ p: "payload" }], payload: '{"messageId":"first-run","type":"Text","text":"hi"}', payloadType: "json", x: 100, y: 100, wires: [["send"]] };
 const send = { id: "send", type: "genesys-nexus-send", z: "t1", channel: "chan", x: 300, y: 100, wires: [[]] };
