@@ -24,6 +24,8 @@ import { encodeMessageBody } from "./message-body";
 import { prepareUpload, type UploadSource } from "./multipart";
 import { RequestLimiter } from "./request-limiter";
 import { DEFAULT_RETRY_POLICY, mayRetry, parseRetryAfter, retryDelay, type RetryPolicy } from "./retry-policy";
+import { Deadlines, type Expiring } from "./deadlines";
+import { LinkedList, type Linked } from "../util/linked-list";
 import { createDispatcher, ON_CONNECTED, type ConnectedRequestOptions, type ProxyOptions, type TlsOptions } from "./transport";
 import { checkProxy } from "./proxy-check";
 import { signBody, type SignatureEncoding } from "./signature";
@@ -272,14 +274,19 @@ export class NexusClient {
   private readonly maxStreamBytes: number;
   private readonly maxDownloadBytes: number;
   /** The channel's one undici dispatcher (a keep-alive Pool, or a ProxyAgent): every call goes through it. */
-  /** The channel's dispatcher, for calls answered into memory (`dispatch` with an AnswerReader). */
+  /** The channel's dispatcher, for calls answered into memory (`dispatch` with an Attempt as handler). */
   private readonly pool: Dispatcher;
   /** The same, for `request()` with a streamed answer (downloads to a file); its destroy ends both. */
   private readonly dispatcher: Dispatcher;
   /** The tls-config node's SNI servername, which wins over the host name on every connection. */
   private readonly servername: string | undefined;
   private readonly limiter: RequestLimiter;
-  private readonly inFlight = new Set<Call>();
+  /** Every attempt's time limit, on one timer. */
+  private readonly deadlines: Deadlines<Attempt>;
+  /** What attempts report to. */
+  private readonly attemptOwner: AttemptOwner;
+  /** Calls begun and not ended (see LinkedList for why not a Set). */
+  private readonly inFlight = new LinkedList<Call>();
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Called when the last call in flight ends, while the client drains. */
@@ -352,6 +359,13 @@ export class NexusClient {
     });
     this.pool = dispatchers.base;
     this.dispatcher = dispatchers.streaming;
+    this.deadlines = new Deadlines<Attempt>(this.timeout);
+    this.attemptOwner = {
+      timeout: this.timeout,
+      deadlines: this.deadlines,
+      failureOf: (err, call) => this.failureOf(err, call),
+      attemptEnded: (call, fail, res) => this.attemptEnded(call, fail, res),
+    };
   }
 
   /** Requests in flight and waiting, for a status line. */
@@ -392,18 +406,18 @@ export class NexusClient {
         idleMs: this.timeout,
         stalled: () => new NexusStalledError(call.ctx, this.timeout),
         onCancel: (stop) => {
-          call.onCancel = () => stop(call.abortError());
+          call.step = { cancel: () => stop(call.abortError()) };
           if (call.cancelled) stop(call.abortError());
         },
       });
-      call.onCancel = undefined;
+      call.step = undefined;
       try {
         res = await this.run({ method: "POST", subPath: "/media", headers: Object.entries(upload.headers).flat(), body: upload.body, signature: upload.signature }, call, options);
       } finally {
         await upload.dispose();
       }
     } finally {
-      this.end(call, options);
+      this.end(call);
     }
     const payload = this.envelopeOf(res, "POST", "/media", traceId);
     const data = (payload as Envelope<Partial<MediaData>> | undefined)?.data;
@@ -494,7 +508,7 @@ export class NexusClient {
     if (this.closing) return this.closing;
     this.closed = true;
     this.closing = (async () => {
-      for (const call of this.inFlight) call.drain();
+      for (const call of [...this.inFlight]) call.drain();
       if (drainMs > 0 && this.inFlight.size > 0) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
@@ -503,7 +517,7 @@ export class NexusClient {
         ]);
         clearTimeout(timer);
       }
-      for (const call of this.inFlight) call.cancel();
+      for (const call of [...this.inFlight]) call.cancel();
       this.inFlight.clear();
       await this.dispatcher.destroy().catch(() => undefined);
     })();
@@ -557,16 +571,7 @@ export class NexusClient {
   /** Queues, signs, sends, times out and retries one call. Every failure leaves as a NexusError. */
   private request(spec: RequestSpec, traceId: string, options: CallOptions): Promise<HttpAnswer> {
     const call = this.begin({ method: spec.method, path: this.urlOf(spec.subPath), traceId, resource: spec.subPath === "/messages" ? "messages" : "media" }, options);
-    return this.run(spec, call, options).then(
-      (res) => {
-        this.end(call, options);
-        return res;
-      },
-      (err: unknown) => {
-        this.end(call, options);
-        throw err;
-      },
-    );
+    return this.run(spec, call, options, true);
   }
 
   /** A new call, known to `close()` and to the caller's canceller or signal. */
@@ -574,186 +579,167 @@ export class NexusClient {
     if (this.closed) throw new NexusAbortError(ctx);
     const external = options.signal;
     if (external?.aborted) throw new NexusAbortError(ctx);
-    const call = new Call(ctx);
+    const call = new Call(ctx, options);
     if (external) {
       call.detachSignal = () => external.removeEventListener("abort", onExternalAbort);
       const onExternalAbort = (): void => call.cancel();
       external.addEventListener("abort", onExternalAbort, { once: true });
     }
     options.canceller?.attach(call);
-    this.inFlight.add(call);
+    this.inFlight.push(call);
     return call;
   }
 
-  private end(call: Call, options: CallOptions): void {
+  private end(call: Call): void {
     call.phase = "done";
-    this.inFlight.delete(call);
+    this.inFlight.remove(call);
     if (this.inFlight.size === 0) this.onIdle?.();
     call.detachSignal?.();
-    options.canceller?.detach();
-  }
-
-  /** Waits for a slot, then sends with retries. */
-  private run(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
-    if (call.cancelled) return Promise.reject(call.abortError());
-    const slot = this.limiter.acquire();
-    if (slot === false) return Promise.reject(new NexusOverloadError(call.ctx, this.limiter.maxQueued));
-    const release = (): void => this.limiter.release();
-    const send = (): Promise<HttpAnswer> =>
-      this.withRetries(spec, call, options).then(
-        (res) => {
-          release();
-          return res;
-        },
-        (err: unknown) => {
-          release();
-          throw err;
-        },
-      );
-    return slot === true ? send() : call.wait(slot.ready, slot.cancel).then(send);
-  }
-
-  private async withRetries(spec: RequestSpec, call: Call, options: CallOptions): Promise<HttpAnswer> {
-    const { maxDelayMs } = this.retryPolicy;
-    const retries = options.retries !== undefined && Number.isInteger(options.retries) && options.retries >= 0 ? options.retries : this.retryPolicy.retries;
-    const { ctx } = call;
-    for (let retry = 0; ; retry++) {
-      let failure: NexusError;
-      let retryAfterMs: number | undefined;
-      try {
-        const res = await this.attempt(spec, call);
-        if (res.status >= 200 && res.status < 300) {
-          const body = res.data;
-          if (spec.sink && body instanceof Readable) await call.wait(spec.sink(body, res.status), () => body.destroy());
-          call.reached = true;
-          return res;
-        }
-        const status = errorStatus(res.data as Buffer);
-        retryAfterMs = parseRetryAfter(headerText(res.headers["retry-after"]));
-        // A longer wait than the channel makes is never cut short: a retry would only meet the same answer.
-        const tooLong = retryAfterMs !== undefined && retryAfterMs > maxDelayMs && (res.status === 429 || res.status === 503);
-        failure = tooLong
-          ? new NexusHttpError(ctx, res.status, status, { seconds: Math.ceil((retryAfterMs as number) / 1000), maxSeconds: Math.round(maxDelayMs / 1000) })
-          : new NexusHttpError(ctx, res.status, status);
-        if (retryAfterMs !== undefined && (res.status === 429 || res.status === 503)) failure.retryAfterMs = retryAfterMs;
-      } catch (err) {
-        if (!(err instanceof NexusError)) throw err;
-        failure = err;
-      }
-      // Whether Genesys may have the request is what every later attempt, abort and log goes by.
-      call.connected = false;
-      if (failure.reachedGenesys !== "no") call.reached = true;
-      // A draining call ends with what its last attempt got: no retry is new work.
-      if (retry >= retries || call.cancelled || call.draining || !mayRetry(spec.method, failure)) throw failure;
-      const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
-      options.onRetry?.({
-        retry: retry + 1,
-        retries,
-        delayMs,
-        reason: failure.statusCode ? String(failure.statusCode) : ((failure as NexusNetworkError).code ?? failure.kind),
-      });
-      let timer: NodeJS.Timeout | undefined;
-      call.phase = "waiting";
-      await call.wait(new Promise<void>((resolve) => (timer = setTimeout(resolve, delayMs))), () => clearTimeout(timer));
-    }
+    call.options.canceller?.detach();
   }
 
   /**
-   * One HTTP attempt over the channel's dispatcher. Its time limit is our own timer over the whole answer
-   * (for a streamed download, over the answer's start; undici's body time-out then bounds each pause); a
-   * time-out or a cancel aborts the request, and undici discards its connection.
+   * Waits for a slot, then sends with retries; `ends`: the call ends with its outcome (else its caller ends
+   * it). The call has one promise: its attempts, backoffs and waits report to it (`attemptEnded`, `finish`)
+   * rather than through a chain of promises per step, which cost more than the HTTP exchange around it.
    */
-  private attempt(spec: RequestSpec, call: Call): Promise<HttpAnswer> {
-    const { ctx } = call;
-    if (call.cancelled) return Promise.reject(call.abortError());
+  private run(spec: RequestSpec, call: Call, options: CallOptions, ends = false): Promise<HttpAnswer> {
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      call.spec = spec;
+      call.resolve = resolve;
+      call.reject = reject;
+      call.ends = ends;
+      call.retries = options.retries !== undefined && Number.isInteger(options.retries) && options.retries >= 0 ? options.retries : this.retryPolicy.retries;
+      if (call.cancelled) return this.finish(call, call.abortError());
+      const slot = this.limiter.acquire();
+      if (slot === false) return this.finish(call, new NexusOverloadError(call.ctx, this.limiter.maxQueued));
+      if (slot === true) {
+        call.holdsSlot = true;
+        return this.send(call);
+      }
+      call.wait(slot.ready, slot.cancel).then(
+        () => {
+          call.holdsSlot = true;
+          this.send(call);
+        },
+        (err: unknown) => this.finish(call, err),
+      );
+    });
+  }
+
+  /**
+   * One HTTP attempt over the channel's dispatcher. Its time limit (the channel's `timeout`, kept by
+   * `deadlines`) covers the whole answer (for a streamed download, the answer's start; undici's body
+   * time-out then bounds each pause); a time-out or a cancel aborts the request, and undici discards its
+   * connection.
+   */
+  private send(call: Call): void {
+    const { spec, ctx } = call;
+    if (call.cancelled) return this.finish(call, call.abortError());
     call.phase = "sending";
     call.connected = false;
-    return new Promise<HttpAnswer>((resolve, reject) => {
-      const body = spec.body?.();
-      /** Ends the request on a failure: undici discards its connection. */
-      let stop: (() => void) | undefined;
-      let settled = false;
-      const settle = (fail: Error | undefined, res?: HttpAnswer): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        call.onCancel = undefined;
-        if (!fail) return resolve(res as HttpAnswer);
-        // The request ends here: its connection is dropped, and a body stream (a file, say) is closed.
-        stop?.();
-        if (body instanceof Readable) body.destroy();
-        reject(fail);
-      };
-      // A request that got no connection within the time limit cannot have reached Genesys, however the
-      // connect (or a proxy's tunnel) stalled: it is a connect time-out, retried as the rule allows.
-      const timer = setTimeout(
-        () => settle(call.connected ? new NexusTimeoutError(ctx, this.timeout) : new NexusNetworkError(ctx, "UND_ERR_CONNECT_TIMEOUT")),
-        this.timeout,
-      );
-      call.onCancel = () => settle(call.abortError());
-      const connected = (): void => {
-        if (!settled) call.connected = true;
-      };
+    call.attempts++;
+    let attempt: Attempt | undefined;
+    try {
+      attempt = new Attempt(this.attemptOwner, call, spec.body?.());
+      this.deadlines.add(attempt);
+      call.step = attempt;
       // undici takes `servername` per request too (its types do not say so): it names the connection's SNI.
       const request: Dispatcher.DispatchOptions & { servername?: string } = {
         origin: this.origin,
         path: this.pathOf(spec.subPath),
         method: spec.method,
         headers: this.baseHeaders.concat(spec.headers ?? NO_HEADERS, "x-hub-signature", spec.signature, "x-b3-traceid", ctx.traceId as string),
-        body: body as Dispatcher.DispatchOptions["body"],
+        body: attempt.body as Dispatcher.DispatchOptions["body"],
       };
       if (this.servername) request.servername = this.servername;
-      try {
-        if (spec.stream) {
-          // A streamed answer: undici's request() and its body stream, cancelled through an EventEmitter.
-          const signal = new AttemptSignal();
-          stop = () => signal.abort();
-          const streamed: ConnectedRequestOptions = { ...(request as Dispatcher.RequestOptions), signal, bodyTimeout: this.timeout, [ON_CONNECTED]: connected };
-          this.dispatcher.request(streamed, (err, data) => {
-            if (err) settle(this.failureOf(err, call));
-            else this.readAnswer(data, spec, call, settle);
-          });
-        } else {
-          const reader = new AnswerReader(spec, ctx, connected, (err) => this.failureOf(err, call), settle);
-          stop = () => reader.abort();
-          this.pool.dispatch(request, reader);
-        }
-      } catch (err) {
-        settle(this.failureOf(err, call));
+      if (spec.stream) {
+        // A streamed answer: undici's request() and its body stream, cancelled through an EventEmitter.
+        const streamed: ConnectedRequestOptions = { ...(request as Dispatcher.RequestOptions), signal: attempt.streaming(), bodyTimeout: this.timeout, [ON_CONNECTED]: attempt.connected };
+        const started = attempt;
+        this.dispatcher.request(streamed, (err, data) => (err ? started.settle(this.failureOf(err, call)) : started.readStreamed(data)));
+      } else {
+        this.pool.dispatch(request, attempt);
       }
-    });
+    } catch (err) {
+      if (attempt) attempt.settle(this.failureOf(err, call));
+      else this.attemptEnded(call, this.failureOf(err, call), undefined);
+    }
   }
 
-  /**
-   * Reads the answer of a streamed call (see AnswerReader for the others): a 2xx body is handed over as a
-   * stream; an error answer is read into memory, its first ERROR_BODY_LIMIT bytes.
-   */
-  private readAnswer(data: Dispatcher.ResponseData, spec: RequestSpec, call: Call, settle: (fail: Error | undefined, res?: HttpAnswer) => void): void {
-    const status = data.statusCode;
-    const headers = data.headers as IncomingHttpHeaders;
-    const res = data.body;
-    // A body destroyed before its end emits an abort error: it must find a listener.
-    res.on("error", (err) => settle(this.failureOf(err, call)));
-    if (status >= 200 && status < 300) {
-      if (!unreadableHeader(spec, headers)) return settle(undefined, { status, headers, data: res });
-      // Nothing of such an answer reaches the flow; the connection it came on is discarded.
-      res.destroy();
-      return settle(new NexusNetworkError(call.ctx, "EPROTO"));
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const complete = (): void => settle(undefined, { status, headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
-    res.on("data", (chunk: Buffer) => {
-      if (size + chunk.length > ERROR_BODY_LIMIT) {
-        res.destroy();
-        chunks.push(chunk.subarray(0, ERROR_BODY_LIMIT - size));
-        size = ERROR_BODY_LIMIT;
-        return complete();
+  /** What an attempt reports to: its outcome, decides on a retry, and ends the call when there is none. */
+  private attemptEnded(call: Call, fail: Error | undefined, res: HttpAnswer | undefined): void {
+    const { spec, ctx } = call;
+    const { maxDelayMs } = this.retryPolicy;
+    let failure: NexusError;
+    let retryAfterMs: number | undefined;
+    if (fail) {
+      if (!(fail instanceof NexusError)) return this.finish(call, fail);
+      failure = fail;
+    } else {
+      const answer = res as HttpAnswer;
+      if (answer.status >= 200 && answer.status < 300) {
+        const body = answer.data;
+        if (spec.sink && body instanceof Readable) {
+          // A transfer cut short is a failed attempt, retried as the method allows.
+          call.wait(spec.sink(body, answer.status), () => body.destroy()).then(
+            () => {
+              call.reached = true;
+              this.finish(call, undefined, answer);
+            },
+            (err: unknown) => this.attemptEnded(call, err instanceof Error ? err : new Error(String(err)), undefined),
+          );
+          return;
+        }
+        call.reached = true;
+        return this.finish(call, undefined, answer);
       }
-      chunks.push(chunk);
-      size += chunk.length;
-    });
-    res.on("end", complete);
+      const status = errorStatus(answer.data as Buffer);
+      retryAfterMs = parseRetryAfter(headerText(answer.headers["retry-after"]));
+      // A longer wait than the channel makes is never cut short: a retry would only meet the same answer.
+      const tooLong = retryAfterMs !== undefined && retryAfterMs > maxDelayMs && (answer.status === 429 || answer.status === 503);
+      failure = tooLong
+        ? new NexusHttpError(ctx, answer.status, status, { seconds: Math.ceil((retryAfterMs as number) / 1000), maxSeconds: Math.round(maxDelayMs / 1000) })
+        : new NexusHttpError(ctx, answer.status, status);
+      if (retryAfterMs !== undefined && (answer.status === 429 || answer.status === 503)) failure.retryAfterMs = retryAfterMs;
+    }
+    // Whether Genesys may have the request is what every later attempt, abort and log goes by.
+    call.connected = false;
+    if (failure.reachedGenesys !== "no") call.reached = true;
+    const retry = call.attempts - 1;
+    // A draining call ends with what its last attempt got: no retry is new work.
+    if (retry >= call.retries || call.cancelled || call.draining || !mayRetry(spec.method, failure)) return this.finish(call, failure);
+    const delayMs = retryDelay(this.retryPolicy, retry, retryAfterMs);
+    try {
+      call.options.onRetry?.({
+        retry: retry + 1,
+        retries: call.retries,
+        delayMs,
+        reason: failure.statusCode ? String(failure.statusCode) : ((failure as NexusNetworkError).code ?? failure.kind),
+      });
+    } catch (err) {
+      return this.finish(call, err);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    call.phase = "waiting";
+    call.wait(new Promise<void>((resolve) => (timer = setTimeout(resolve, delayMs))), () => clearTimeout(timer)).then(
+      () => this.send(call),
+      (err: unknown) => this.finish(call, err),
+    );
+  }
+
+  /** Ends a call's run with its answer or error: gives back its slot, and ends the call when it is to. */
+  private finish(call: Call, err: unknown, res?: HttpAnswer): void {
+    if (call.finished) return;
+    call.finished = true;
+    call.step = undefined;
+    if (call.holdsSlot) {
+      call.holdsSlot = false;
+      this.limiter.release();
+    }
+    if (call.ends) this.end(call);
+    if (res) call.resolve(res);
+    else call.reject(err);
   }
 
   private failureOf(err: unknown, call: Call): NexusError {
@@ -770,46 +756,99 @@ function unreadableHeader(spec: RequestSpec, headers: IncomingHttpHeaders): bool
   return spec.reads?.some((name) => headers[name] !== undefined && !READABLE_VALUE.test(String(headers[name]))) ?? false;
 }
 
+/** What an attempt needs of its client: the time limit, and where its outcome goes. */
+interface AttemptOwner {
+  readonly timeout: number;
+  readonly deadlines: Deadlines<Attempt>;
+  failureOf(err: unknown, call: Call): NexusError;
+  attemptEnded(call: Call, fail: Error | undefined, res: HttpAnswer | undefined): void;
+}
+
 /**
- * An answer read into memory through undici's `dispatch()` with this handler (undici's own path for
- * handlers, without a body stream per answer): bounded as `readAnswer` is (a 2xx past its limit fails,
- * before it is read when its Content-Length says so; an error answer keeps its first ERROR_BODY_LIMIT
- * bytes). `connected` is told when undici starts the request on a connection, just before writing it.
+ * One attempt of a call, and undici's handler of its answer. An answer read into memory comes through
+ * `dispatch()` with this handler (undici's own path for handlers, without a body stream per answer): a 2xx
+ * past its limit fails, before it is read when its Content-Length says so; an error answer keeps its first
+ * ERROR_BODY_LIMIT bytes. A streamed answer (a download to a file) comes through `request()` to
+ * `readStreamed`. Whatever ends the attempt first (the answer, an error, its time limit, a cancel) settles
+ * it, once, and reports to the client; undici's later callbacks find it settled.
  */
-class AnswerReader implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, Expiring<Attempt> {
+  deadline = 0;
+  prev: Attempt | undefined;
+  next: Attempt | undefined;
+  linked = false;
+  private settled = false;
   private controller: Dispatcher.DispatchController | undefined;
+  /** Set when the request is to end (a failure): at once, or as soon as undici starts it. */
   private aborted = false;
+  /** What ends a streamed request (undici takes an EventEmitter as `signal`: far cheaper than an AbortController). */
+  private signal: AttemptSignal | undefined;
   private status = 0;
   private headers: IncomingHttpHeaders = {};
   private ok = false;
   private limit = 0;
   private size = 0;
-  private readonly chunks: Buffer[] = [];
+  private chunks: Buffer[] = [];
 
   constructor(
-    private readonly spec: RequestSpec,
-    private readonly ctx: RequestContext,
-    private readonly connected: () => void,
-    private readonly failure: (err: unknown) => NexusError,
-    private readonly settle: (fail: Error | undefined, res?: HttpAnswer) => void,
+    private readonly owner: AttemptOwner,
+    private readonly call: Call,
+    readonly body: Buffer | Buffer[] | Readable | undefined,
   ) {}
 
-  /** Ends the request (a time-out, a cancel, an answer refused): at once, or as soon as undici starts it. */
-  abort(): void {
-    this.aborted = true;
-    this.controller?.abort(new Error("request ended"));
+  /** Told when undici starts the request on a connection, just before writing it. */
+  readonly connected = (): void => {
+    if (!this.settled) this.call.connected = true;
+  };
+
+  /** The cancel of the call's current step: ends the attempt with an abort error. */
+  cancel(): void {
+    this.settle(this.call.abortError());
+  }
+
+  /**
+   * The time limit passed. A request that got no connection within it cannot have reached Genesys, however
+   * the connect (or a proxy's tunnel) stalled: a connect time-out, retried as the rule allows.
+   */
+  expire(): void {
+    const { call } = this;
+    this.settle(call.connected ? new NexusTimeoutError(call.ctx, this.owner.timeout) : new NexusNetworkError(call.ctx, "UND_ERR_CONNECT_TIMEOUT"));
+  }
+
+  /** The `signal` of a streamed request. */
+  streaming(): AttemptSignal {
+    this.signal = new AttemptSignal();
+    return this.signal;
+  }
+
+  settle(fail: Error | undefined, res?: HttpAnswer): void {
+    if (this.settled) return;
+    this.settled = true;
+    const { owner, call } = this;
+    owner.deadlines.delete(this);
+    if (call.step === this) call.step = undefined;
+    if (fail) {
+      // The request ends here: its connection is dropped, and a body stream (a file, say) is closed.
+      this.aborted = true;
+      this.controller?.abort(new Error("request ended"));
+      this.signal?.abort();
+      if (this.body instanceof Readable) this.body.destroy();
+    }
+    this.controller = undefined;
+    this.chunks = NO_CHUNKS;
+    owner.attemptEnded(call, fail, res);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.aborted) return controller.abort(new Error("request ended"));
     this.controller = controller;
-    if (this.aborted) controller.abort(new Error("request ended"));
-    else this.connected();
+    this.connected();
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // Interim answers (102, 103) are not the answer.
-    if (statusCode < 200) return;
-    const { spec, ctx } = this;
+    if (statusCode < 200 || this.settled) return;
+    const { spec, ctx } = this.call;
     this.status = statusCode;
     this.headers = headers;
     this.ok = statusCode >= 200 && statusCode < 300;
@@ -822,9 +861,9 @@ class AnswerReader implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.status === 0) return;
+    if (this.status === 0 || this.settled) return;
     if (this.size + chunk.length > this.limit) {
-      if (this.ok) return this.settle(new NexusTooLargeError(this.ctx, this.limit, this.spec.maxBytes !== undefined));
+      if (this.ok) return this.settle(new NexusTooLargeError(this.call.ctx, this.limit, this.call.spec.maxBytes !== undefined));
       // An error answer: what is kept is enough to say what went wrong; the rest is not read.
       this.chunks.push(chunk.subarray(0, this.limit - this.size));
       this.size = this.limit;
@@ -837,18 +876,53 @@ class AnswerReader implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.complete();
+    if (!this.settled) this.complete();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.settle(this.failure(err));
+    if (!this.settled) this.settle(this.owner.failureOf(err, this.call));
   }
 
   private complete(): void {
     const { chunks, size } = this;
     this.settle(undefined, { status: this.status, headers: this.headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
   }
+
+  /**
+   * Reads the answer of a streamed call: a 2xx body is handed over as a stream; an error answer is read
+   * into memory, its first ERROR_BODY_LIMIT bytes.
+   */
+  readStreamed(data: Dispatcher.ResponseData): void {
+    const { call } = this;
+    const status = data.statusCode;
+    const headers = data.headers as IncomingHttpHeaders;
+    const res = data.body;
+    // A body destroyed before its end emits an abort error: it must find a listener.
+    res.on("error", (err) => this.settle(this.owner.failureOf(err, call)));
+    if (status >= 200 && status < 300) {
+      if (!unreadableHeader(call.spec, headers)) return this.settle(undefined, { status, headers, data: res });
+      // Nothing of such an answer reaches the flow; the connection it came on is discarded.
+      res.destroy();
+      return this.settle(new NexusNetworkError(call.ctx, "EPROTO"));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const complete = (): void => this.settle(undefined, { status, headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
+    res.on("data", (chunk: Buffer) => {
+      if (size + chunk.length > ERROR_BODY_LIMIT) {
+        res.destroy();
+        chunks.push(chunk.subarray(0, ERROR_BODY_LIMIT - size));
+        size = ERROR_BODY_LIMIT;
+        return complete();
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    res.on("end", complete);
+  }
 }
+
+const NO_CHUNKS = Object.freeze([]) as unknown as Buffer[];
 
 /**
  * The code a network failure is known by. undici names a malformed answer (HTTPParserError) without a
@@ -932,7 +1006,10 @@ export class CallCanceller {
  * waits for (a queue slot, an attempt, a backoff) with an abort error, at once; `drain()` does so only
  * while the call waits, and lets an attempt on the wire finish.
  */
-class Call implements CallControl {
+class Call implements CallControl, Linked<Call> {
+  prev: Call | undefined;
+  next: Call | undefined;
+  linked = false;
   cancelled = false;
   draining = false;
   phase: CallPhase = "queued";
@@ -942,10 +1019,27 @@ class Call implements CallControl {
   reached = false;
   /** Stops listening to the caller's AbortSignal, when there is one. */
   detachSignal: (() => void) | undefined;
-  /** What ends the current step at once: set by `wait`, by an attempt, and while a body is prepared. */
-  onCancel: (() => void) | undefined;
+  /** What ends the current step at once: an attempt, a wait (`wait`), or the preparation of a body. */
+  step: Step | undefined;
+  /** What the call sends; set when it runs. */
+  spec!: RequestSpec;
+  /** Retries this call may make after its first attempt. */
+  retries = 0;
+  /** Attempts started so far. */
+  attempts = 0;
+  /** The call holds one of the limiter's slots. */
+  holdsSlot = false;
+  /** The call ends (`end`) with its outcome; else its caller ends it (an upload, after its body is disposed of). */
+  ends = false;
+  /** Its outcome is given. */
+  finished = false;
+  resolve!: (res: HttpAnswer) => void;
+  reject!: (err: unknown) => void;
 
-  constructor(readonly ctx: RequestContext) {}
+  constructor(
+    readonly ctx: RequestContext,
+    readonly options: CallOptions,
+  ) {}
 
   get sent(): boolean {
     return this.connected || this.reached;
@@ -954,7 +1048,7 @@ class Call implements CallControl {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    this.onCancel?.();
+    this.step?.cancel();
   }
 
   drain(): void {
@@ -966,29 +1060,38 @@ class Call implements CallControl {
     return new NexusAbortError(this.ctx, this.sent);
   }
 
-  /** Waits for `step`, or rejects with an abort error when the call is cancelled first. */
-  wait<T>(step: Promise<T>, stop: () => void): Promise<T> {
+  /** Waits for `promise`, or rejects with an abort error (after `stop()`) when the call is cancelled first. */
+  wait<T>(promise: Promise<T>, stop: () => void): Promise<T> {
     if (this.cancelled) {
       stop();
       return Promise.reject(this.abortError());
     }
     return new Promise<T>((resolve, reject) => {
-      this.onCancel = () => {
-        stop();
-        reject(this.abortError());
+      const step: Step = {
+        cancel: () => {
+          if (this.step === step) this.step = undefined;
+          stop();
+          reject(this.abortError());
+        },
       };
-      step.then(
+      this.step = step;
+      promise.then(
         (value) => {
-          this.onCancel = undefined;
+          if (this.step === step) this.step = undefined;
           resolve(value);
         },
         (err: unknown) => {
-          this.onCancel = undefined;
+          if (this.step === step) this.step = undefined;
           reject(err);
         },
       );
     });
   }
+}
+
+/** A step of a call that a cancel ends at once. */
+interface Step {
+  cancel(): void;
 }
 
 function headerText(value: unknown): string | undefined {
