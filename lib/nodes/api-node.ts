@@ -15,6 +15,7 @@ import { channelTranslator, clientErrorTranslator, type Translate } from "./i18n
 import { NodeStatus } from "./node-status";
 import { simulatorStatusTag, type ChannelMode, type SimulatedWebhook } from "./simulator-channel";
 import { settingError } from "./setting-error";
+import { LinkedList, type Linked } from "../util/linked-list";
 
 /** The config node as flow nodes see it: one long-lived client per channel. */
 export interface ChannelConfigNode extends Node {
@@ -155,7 +156,7 @@ export function clearFailureProperties(msg: Record<string, unknown>): void {
 export const STOP_DRAIN_MS = 5000;
 
 /** One message between input and its end. */
-interface Pending {
+interface Pending extends Linked<Pending> {
   canceller: CallCanceller;
   /** Ends the message as stopped (an abort error), unless it ended already. */
   abandon(): void;
@@ -193,7 +194,8 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
     }
   }
 
-  const pending = new Set<Pending>();
+  // A list, not a Set: see LinkedList (a Set of per-message entries cost a fifth more CPU per message in GC).
+  const pending = new LinkedList<Pending>();
   let stopping = false;
   let drained: (() => void) | undefined;
 
@@ -216,7 +218,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
     let settled = false;
     let entry: Pending | undefined;
     const end = (): void => {
-      if (entry && pending.delete(entry) && pending.size === 0) drained?.();
+      if (entry && pending.remove(entry) && pending.size === 0) drained?.();
     };
     /** Ends it in Catch. */
     const toCatch = (err: Error, afterRequest: boolean, facts: { reach?: Reach; traceId?: string } = {}): void => {
@@ -298,8 +300,11 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
         own.cancel();
         fail(new StoppedError(t("errors.stopped"), own.sent), true);
       },
+      prev: undefined,
+      next: undefined,
+      linked: false,
     };
-    pending.add(entry);
+    pending.push(entry);
     let result: Promise<R>;
     try {
       result = api.call(client, msg, {
@@ -334,7 +339,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
 
   node.on("close", (_removed: boolean, done: () => void) => {
     stopping = true;
-    for (const p of pending) p.canceller.drain();
+    for (const p of [...pending]) p.canceller.drain();
     const finish = (): void => {
       clearTimeout(timer);
       drained = undefined;
