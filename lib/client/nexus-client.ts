@@ -655,8 +655,8 @@ export class NexusClient {
       if (this.servername) request.servername = this.servername;
       if (spec.stream) {
         // A streamed answer: undici's request() and its body stream, cancelled through an EventEmitter.
-        const streamed: ConnectedRequestOptions = { ...(request as Dispatcher.RequestOptions), signal: attempt.streaming(), bodyTimeout: this.timeout, [ON_CONNECTED]: attempt.connected };
         const started = attempt;
+        const streamed: ConnectedRequestOptions = { ...(request as Dispatcher.RequestOptions), signal: attempt.streaming(), bodyTimeout: this.timeout, [ON_CONNECTED]: () => started.connected() };
         this.dispatcher.request(streamed, (err, data) => (err ? started.settle(this.failureOf(err, call)) : started.readStreamed(data)));
       } else {
         this.pool.dispatch(request, attempt);
@@ -797,9 +797,9 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring<Attempt> {
   ) {}
 
   /** Told when undici starts the request on a connection, just before writing it. */
-  readonly connected = (): void => {
+  connected(): void {
     if (!this.settled) this.call.connected = true;
-  };
+  }
 
   /** The cancel of the call's current step: ends the attempt with an abort error. */
   cancel(): void {
