@@ -59,10 +59,12 @@ export function parseEnvelope(body: Buffer): Envelope | undefined {
   const status = value && typeof value === "object" && !Array.isArray(value) ? value.status : undefined;
   const code = status && typeof status === "object" ? statusCode(status.code) : undefined;
   if (code === undefined) return undefined;
-  const normal: EnvelopeStatus = { ...(status as EnvelopeStatus), code };
+  // The value was parsed here and is no one else's: it is normalised in place, not copied.
+  const normal = status as EnvelopeStatus;
+  normal.code = code;
   // A message that is not text is not shown in an error (it would read "[object Object]").
-  if (typeof normal.message !== "string") delete normal.message;
-  return { ...(value as Envelope), status: normal };
+  if (normal.message !== undefined && typeof normal.message !== "string") delete normal.message;
+  return value as Envelope;
 }
 
 /** Pulls `status.code`/`status.message` out of an error answer, whatever else it holds and however it is labelled. */
