@@ -20,6 +20,8 @@ export class Deadlines<T extends Expiring<T>> {
   /** Pending limits in the order set (see LinkedList for why not a Set). */
   private readonly pending = new LinkedList<T>();
   private timer: NodeJS.Timeout | undefined;
+  /** Inside `fire`: the timer is set when it is done. */
+  private firing = false;
 
   /** `ms`: the length of every limit, in milliseconds (at least 1). */
   constructor(readonly ms: number) {}
@@ -33,12 +35,12 @@ export class Deadlines<T extends Expiring<T>> {
     if (item.linked) return;
     item.deadline = performance.now() + this.ms;
     this.pending.push(item);
-    if (this.timer === undefined) this.timer = setTimeout(this.fire, this.ms);
+    if (this.timer === undefined && !this.firing) this.timer = setTimeout(this.fire, this.ms);
   }
 
   /** Ends `item`'s limit early (it finished in time); a limit no longer pending is ignored. */
   delete(item: T): void {
-    if (!this.pending.remove(item) || this.pending.size > 0 || this.timer === undefined) return;
+    if (!this.pending.remove(item) || this.pending.size > 0 || this.timer === undefined || this.firing) return;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -46,14 +48,20 @@ export class Deadlines<T extends Expiring<T>> {
   private readonly fire = (): void => {
     this.timer = undefined;
     const now = performance.now();
-    for (let item = this.pending.first; item; item = this.pending.first) {
-      if (item.deadline > now) {
-        // Node's timers run on the loop's cached clock, which may lag the real one: wait for the rest.
-        this.timer ??= setTimeout(this.fire, Math.max(1, Math.ceil(item.deadline - now)));
-        return;
+    // An expire() may start a new limit (a retry started from a callback): the timer is set once the
+    // loop is done, for the oldest limit then pending, never for the new one ahead of older ones.
+    this.firing = true;
+    try {
+      for (let item = this.pending.first; item && item.deadline <= now; item = this.pending.first) {
+        this.pending.remove(item);
+        item.expire();
       }
-      this.pending.remove(item);
-      item.expire();
+    } finally {
+      this.firing = false;
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      const first = this.pending.first;
+      // Node's timers run on the loop's cached clock, which may lag the real one: wait for the rest.
+      this.timer = first ? setTimeout(this.fire, Math.max(1, Math.ceil(first.deadline - performance.now()))) : undefined;
     }
   };
 }

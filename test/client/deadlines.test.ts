@@ -35,6 +35,26 @@ describe("Deadlines", () => {
     assert.equal(deadlines.size, 0);
   });
 
+  it("keeps every later limit on time when an expiry starts a new one (a retry started from a callback)", async () => {
+    const deadlines = new Deadlines<Limited>(150);
+    const t0 = performance.now();
+    const b = new Limited(t0);
+    const c = new Limited(t0);
+    const a = new Limited(t0);
+    // a's expiry starts c at once, as a retry from an onRetry callback would.
+    a.expire = () => {
+      a.expiredAt = performance.now() - t0;
+      deadlines.add(c);
+    };
+    deadlines.add(a);
+    await sleep(50);
+    deadlines.add(b);
+    await sleep(400);
+    assert.ok(a.expiredAt >= 149 && a.expiredAt < 200, `a expired at ${a.expiredAt} ms`);
+    assert.ok(b.expiredAt >= 199 && b.expiredAt < 260, `b (due at 200 ms) expired at ${b.expiredAt} ms`);
+    assert.ok(c.expiredAt >= a.expiredAt + 149 && c.expiredAt < a.expiredAt + 210, `c (set at ${a.expiredAt} ms) expired at ${c.expiredAt} ms`);
+  });
+
   it("runs no timer while nothing is pending, so that an idle process can exit", async () => {
     const deadlines = new Deadlines<Limited>(60_000);
     const before = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
