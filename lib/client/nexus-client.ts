@@ -954,6 +954,8 @@ export interface CallControl {
    * anything could arrive (refused, never connected, 429, 503).
    */
   readonly sent: boolean;
+  /** The call's `X-B3-TraceId`. */
+  readonly traceId: string | undefined;
   cancel(): void;
   /** Make no further attempt: a call that waits ends at once, an attempt on the wire may finish. */
   drain(): void;
@@ -976,6 +978,11 @@ export class CallCanceller {
 
   get sent(): boolean {
     return this.call?.sent ?? false;
+  }
+
+  /** The trace id of the call once it started (a new one when the caller gave none); undefined before. */
+  get traceId(): string | undefined {
+    return this.call?.traceId;
   }
 
   cancel(): void {
@@ -1043,6 +1050,10 @@ class Call implements CallControl, Linked<Call> {
 
   get sent(): boolean {
     return this.connected || this.reached;
+  }
+
+  get traceId(): string | undefined {
+    return this.ctx.traceId;
   }
 
   cancel(): void {

@@ -115,6 +115,8 @@ export class FlowError extends Error {
       this.genesysMessage = cause.genesysMessage;
       this.traceId = cause.traceId;
       this.retryAfter = cause.retryAfterSeconds;
+    } else if (cause instanceof StoppedError) {
+      this.traceId = cause.traceId;
     }
     this.reachedGenesys = reach;
   }
@@ -298,7 +300,7 @@ export function handleApiCall<R extends { statusCode: number; traceId: string }>
       canceller: own,
       abandon: () => {
         own.cancel();
-        fail(new StoppedError(t("errors.stopped"), own.sent), true);
+        fail(new StoppedError(t("errors.stopped"), own.sent, own.traceId), true);
       },
       prev: undefined,
       next: undefined,
@@ -362,9 +364,11 @@ const REACH_LOG_KEY: Record<Reach, string> = { yes: "reach-answered", no: "reach
  */
 class StoppedError extends Error {
   readonly kind = "aborted";
+  /** `traceId`: the request's, when one was made (the log and Catch name it: Genesys may have it). */
   constructor(
     message: string,
     readonly requestSent: boolean,
+    readonly traceId?: string,
   ) {
     super(message);
   }

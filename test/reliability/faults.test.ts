@@ -107,4 +107,20 @@ describe("reliability under faults", function () {
     await until(() => sim.connectionCount === 0, 3000, "the sockets to close");
     await until(() => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length <= timersBefore, 3000, `no timer left (${timersBefore} before: ${process.getActiveResourcesInfo().join()})`);
   });
+
+  it("names the trace id the client made when a message without msg.traceId is stopped unanswered", async () => {
+    const loaded = await load(flowFor(sim, { type: "genesys-nexus-send" }, { timeout: 20000 }));
+    sim.injectFaults({ kind: "hang" });
+    loaded.n1.receive({ payload: { messageId: "h-no-trace" } });
+    await until(() => sim.connectionCount === 1, 3000, "the hanging request");
+    const warnings: string[] = [];
+    const warn = loaded.n1.warn.bind(loaded.n1);
+    loaded.n1.warn = (text: string) => {
+      warnings.push(text);
+      warn(text);
+    };
+    await helper.unload();
+    // The id on the wire is the call's own (CallCanceller.traceId is the call's X-B3-TraceId), not "-".
+    assert.match(JSON.stringify(warnings), /trace id [0-9a-f]{32} was sent to Genesys[^"]*may have received it/);
+  });
 });
