@@ -143,6 +143,9 @@ interface HttpAnswer {
   data: Buffer | Readable;
 }
 
+/** How long `close()` waits for cancelled calls to clean up after themselves (partial and spool files), in ms. */
+const CLEANUP_MS = 2000;
+
 /** Error answers keep at most this much of their body; the rest is not read. */
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** Envelopes and other answers read into memory: far more than any envelope needs. */
@@ -464,10 +467,19 @@ export class NexusClient {
     const sink = async (body: Readable, status: number): Promise<void> => {
       const part = `${file}.part-${newTraceId().slice(0, 8)}`;
       let received = 0;
-      body.on("data", (chunk: Buffer) => (received += chunk.length));
+      // The channel's time limit bounds each pause in the transfer, to the millisecond: undici's own body
+      // time-out (kept as a backstop) runs on a coarse clock and ends a stalled transfer up to a second late.
+      const idle = setTimeout(() => body.destroy(new NexusNetworkError(ctx, "UND_ERR_BODY_TIMEOUT")), this.timeout);
+      body.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        idle.refresh();
+      });
       try {
-        // undici's body time-out ends a transfer that pauses longer than the channel's time limit.
-        await pipeline(body, envelopeSniffer(), createWriteStream(part));
+        try {
+          await pipeline(body, envelopeSniffer(), createWriteStream(part));
+        } finally {
+          clearTimeout(idle);
+        }
         await fsp.rename(part, file);
         bytes = received;
       } catch (err) {
@@ -518,6 +530,16 @@ export class NexusClient {
         clearTimeout(timer);
       }
       for (const call of [...this.inFlight]) call.cancel();
+      // A cancelled call ends once what it made is cleaned up (a download's partial file, an upload's
+      // spool file): the channel's close waits for that, briefly, so that a stopping process leaves none.
+      if (this.inFlight.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (this.onIdle = resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, CLEANUP_MS))),
+        ]);
+        clearTimeout(timer);
+      }
       this.inFlight.clear();
       await this.dispatcher.destroy().catch(() => undefined);
     })();
@@ -681,13 +703,22 @@ export class NexusClient {
       if (answer.status >= 200 && answer.status < 300) {
         const body = answer.data;
         if (spec.sink && body instanceof Readable) {
-          // A transfer cut short is a failed attempt, retried as the method allows.
-          call.wait(spec.sink(body, answer.status), () => body.destroy()).then(
+          // A transfer cut short is a failed attempt, retried as the method allows. A cancel cuts it and
+          // the call ends once the sink has cleaned up after itself (its partial file removed), not before.
+          const step: Step = { cancel: () => body.destroy() };
+          call.step = step;
+          spec.sink(body, answer.status).then(
             () => {
+              // Complete before the cancel cut it: the file is in place, and the call says so.
+              if (call.step === step) call.step = undefined;
               call.reached = true;
               this.finish(call, undefined, answer);
             },
-            (err: unknown) => this.attemptEnded(call, err instanceof Error ? err : new Error(String(err)), undefined),
+            (err: unknown) => {
+              if (call.step === step) call.step = undefined;
+              if (call.cancelled) return this.finish(call, call.abortError());
+              this.attemptEnded(call, err instanceof Error ? err : new Error(String(err)), undefined);
+            },
           );
           return;
         }
