@@ -16,14 +16,15 @@ interface ExpressResponse extends ServerResponse {
  */
 export function writeJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return;
-  res.setHeader("X-Content-Type-Options", "nosniff");
   const express = res as ExpressResponse;
   if (express.app && typeof express.json === "function") {
+    res.setHeader("X-Content-Type-Options", "nosniff");
     res.statusCode = status;
     express.json(body);
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  // All in writeHead, as a flat list: Node writes them as they are (no header map built per answer).
+  res.writeHead(status, ["Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(text)), "X-Content-Type-Options", "nosniff"]);
   res.end(text);
 }

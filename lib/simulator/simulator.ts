@@ -122,6 +122,8 @@ export class NexusSimulator {
   messageCount = 0;
   private messageBytes = 0;
   private mediaBytes = 0;
+  /** `{basePath}/channels/`: what every API path starts with. */
+  private readonly channelsPrefix: string;
 
   constructor(options: SimulatorOptions = {}) {
     this.options = {
@@ -138,6 +140,7 @@ export class NexusSimulator {
       messageLimit: options.messageLimit ?? SIMULATOR_DEFAULTS.messageLimit,
       maxStoredMediaBytes: options.maxStoredMediaBytes ?? SIMULATOR_DEFAULTS.maxStoredMediaBytes,
     };
+    this.channelsPrefix = `${this.options.basePath}/channels/`;
     this.log = options.log ?? (() => undefined);
     this.faults = new FaultInjector(options.faultRates);
     this.agent = new AgentSide(this.options.secret, options.agent ?? {}, this.log);
@@ -223,16 +226,17 @@ export class NexusSimulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://simulator");
-    if (url.pathname.startsWith("/simulator/")) return this.agent.handleControl(req, res, url, this);
-    const prefix = `${this.options.basePath}/channels/`;
-    if (!url.pathname.startsWith(prefix)) {
-      return this.fail(req, res, Buffer.alloc(0), new HttpFailure(404, `No such endpoint: ${req.method} ${url.pathname}`));
+    const pathname = url.pathname;
+    if (pathname.startsWith("/simulator/")) return this.agent.handleControl(req, res, url, this);
+    if (!pathname.startsWith(this.channelsPrefix)) {
+      return this.fail(req, res, Buffer.alloc(0), new HttpFailure(404, `No such endpoint: ${req.method} ${pathname}`));
     }
     let rest: string[];
     try {
-      rest = url.pathname.slice(prefix.length).split("/").map(decodeURIComponent);
+      rest = pathname.slice(this.channelsPrefix.length).split("/");
+      for (let i = 0; i < rest.length; i++) if (rest[i].includes("%")) rest[i] = decodeURIComponent(rest[i]);
     } catch {
-      return this.fail(req, res, Buffer.alloc(0), new HttpFailure(400, `Malformed percent-encoding in ${url.pathname}`));
+      return this.fail(req, res, Buffer.alloc(0), new HttpFailure(400, `Malformed percent-encoding in ${pathname}`));
     }
     const [channelId, collection, mediaId, ...extra] = rest;
     const route =
@@ -254,7 +258,7 @@ export class NexusSimulator {
 
     let body: Buffer = Buffer.alloc(0);
     try {
-      if (!route) throw new HttpFailure(collection === "messages" || collection === "media" ? 405 : 404, `No such endpoint: ${req.method} ${url.pathname}`);
+      if (!route) throw new HttpFailure(collection === "messages" || collection === "media" ? 405 : 404, `No such endpoint: ${req.method} ${pathname}`);
       if (channelId !== this.options.channelId) throw new HttpFailure(404, `Channel ${channelId} not found`);
       const ccid = req.headers["x-ccid"];
       if (typeof ccid !== "string" || ccid === "") throw new HttpFailure(400, "Missing x-ccid header");
