@@ -186,20 +186,23 @@ const channel = { id: "chan", type: "genesys-nexus-channel", name: "bench", base
 async function nodeRedDriver(flows: object[], entry: string, exit: string, makeMsg: () => Record<string, unknown>): Promise<{ start: (done: (ok: boolean) => void) => void; stop(): Promise<void> }> {
   const nr = await embeddedNodeRed(flows, { chan: { secret: SECRET } }, { functionGlobalContext: { crypto: await import("crypto") } });
   const RED: RedApi = nr.RED;
-  const pending = new Map<string, (ok: boolean) => void>();
-  RED.hooks.add("onComplete.bench", (event: { msg: { _msgid: string }; node: { id: string }; error?: unknown }) => {
+  // Each message carries its own completion callback: a long-lived Map of short-lived entries would cost
+  // the measured process GC work of the harness's own (see lib/util/linked-list.ts), not the node's.
+  const DONE = Symbol("bench.done");
+  type Tracked = { _msgid: string; [DONE]?: (ok: boolean) => void };
+  RED.hooks.add("onComplete.bench", (event: { msg: Tracked; node: { id: string }; error?: unknown }) => {
     if (event.node.id !== exit && !event.error) return;
-    const done = pending.get(event.msg._msgid);
+    const done = event.msg[DONE];
     if (!done) return;
-    pending.delete(event.msg._msgid);
+    event.msg[DONE] = undefined;
     done(!event.error);
   });
   const node = RED.nodes.getNode(entry);
   let id = 0;
   return {
     start: (done) => {
-      const msg = { _msgid: `m${id++}`, ...makeMsg() };
-      pending.set(msg._msgid, done);
+      const msg: Tracked = { _msgid: `m${id++}`, ...makeMsg() };
+      msg[DONE] = done;
       node.receive(msg);
     },
     stop: () => nr.stop(),
