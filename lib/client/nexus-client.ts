@@ -521,29 +521,23 @@ export class NexusClient {
     this.closed = true;
     this.closing = (async () => {
       for (const call of [...this.inFlight]) call.drain();
-      if (drainMs > 0 && this.inFlight.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => (this.onIdle = resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs))),
-        ]);
-        clearTimeout(timer);
-      }
+      if (drainMs > 0) await this.idleWithin(drainMs);
       for (const call of [...this.inFlight]) call.cancel();
       // A cancelled call ends once what it made is cleaned up (a download's partial file, an upload's
       // spool file): the channel's close waits for that, briefly, so that a stopping process leaves none.
-      if (this.inFlight.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => (this.onIdle = resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, CLEANUP_MS))),
-        ]);
-        clearTimeout(timer);
-      }
+      await this.idleWithin(CLEANUP_MS);
       this.inFlight.clear();
       await this.dispatcher.destroy().catch(() => undefined);
     })();
     return this.closing;
+  }
+
+  /** Resolves when no call is in flight, or after `ms` at the latest. */
+  private async idleWithin(ms: number): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((resolve) => (this.onIdle = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
   }
 
   /** The full URL of a call below the channel, as errors name it (a base URL never holds credentials). */
