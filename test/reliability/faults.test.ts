@@ -3,6 +3,17 @@ import type { NexusSimulator } from "../../lib/simulator";
 import { helper, simulator, until, watchCrashes } from "../support";
 import { expectError, expectOutput, flowFor, load, recordEnds } from "../nodes/flow";
 
+/** The node's warnings, collected here: the test helper stops recording the log when it unloads. */
+function collectWarnings(node: { warn: (text: string) => void }): string[] {
+  const warnings: string[] = [];
+  const warn = node.warn.bind(node);
+  node.warn = (text: string) => {
+    warnings.push(text);
+    warn(text);
+  };
+  return warnings;
+}
+
 describe("reliability under faults", function () {
   this.timeout(120_000);
   let sim: NexusSimulator;
@@ -87,13 +98,7 @@ describe("reliability under faults", function () {
     const traceIds = Array.from({ length: 5 }, (_, i) => `hang${i}`.padEnd(32, "0"));
     traceIds.forEach((traceId, i) => loaded.n1.receive({ payload: { messageId: `h-${i}` }, traceId, seq: i }));
     await until(() => sim.connectionCount === 3, 3000, "three hanging requests");
-    // The test helper stops recording the log when it unloads, so the node's warnings are collected here.
-    const warnings: string[] = [];
-    const warn = loaded.n1.warn.bind(loaded.n1);
-    loaded.n1.warn = (text: string) => {
-      warnings.push(text);
-      warn(text);
-    };
+    const warnings = collectWarnings(loaded.n1);
     const started = Date.now();
     await helper.unload();
     assert.ok(Date.now() - started < 10_000, "the stop is bounded");
@@ -113,12 +118,7 @@ describe("reliability under faults", function () {
     sim.injectFaults({ kind: "hang" });
     loaded.n1.receive({ payload: { messageId: "h-no-trace" } });
     await until(() => sim.connectionCount === 1, 3000, "the hanging request");
-    const warnings: string[] = [];
-    const warn = loaded.n1.warn.bind(loaded.n1);
-    loaded.n1.warn = (text: string) => {
-      warnings.push(text);
-      warn(text);
-    };
+    const warnings = collectWarnings(loaded.n1);
     await helper.unload();
     // The id on the wire is the call's own (CallCanceller.traceId is the call's X-B3-TraceId), not "-".
     assert.match(JSON.stringify(warnings), /trace id [0-9a-f]{32} was sent to Genesys[^"]*may have received it/);
