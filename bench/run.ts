@@ -48,7 +48,7 @@ const median = (values: number[]): number => {
 };
 
 async function measure(): Promise<Result[]> {
-  const sim = await startSimulatorProcess(["--record-limit", "0", "--max-media-bytes", String(8 * 1024 * 1024)]);
+  const sim = await startSimulatorProcess(["--record-limit", "0", "--message-limit", "0", "--max-media-bytes", String(8 * 1024 * 1024)]);
   const results: Result[] = [];
   const plan: Array<{ variants: string[]; concurrency: number }> = [
     { variants: ["raw", "axios", "node", "diy"], concurrency: 1 },
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
 Produced by \`npm run bench\` (${REPS} repetitions of ${SECONDS} s per variant after a 1 s warm-up; \`BENCH_REPS\` and
 \`BENCH_SECONDS\` change them), on: ${machine}, ${new Date().toISOString().slice(0, 10)}.
 
-How it measures: the simulator runs in its own process; each variant runs in a fresh process, on another
+How it measures: the simulator runs in its own process and keeps no requests or messages for inspection (\`--record-limit 0 --message-limit 0\`: it still checks, counts and deduplicates them); each variant runs in a fresh process, on another
 core than the simulator where \`taskset\` can pin them (\`BENCH_PIN=0\` turns that off); the order
 of the variants rotates from one repetition to the next; every figure is the median over the
 repetitions, and every ratio compares medians of the same run, never numbers from another day. The

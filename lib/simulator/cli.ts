@@ -14,6 +14,7 @@ const OPTIONS = {
   "max-media-bytes": { env: "NEXUS_SIM_MAX_MEDIA_BYTES", help: "largest media file (413 past it)", fallback: String(SIMULATOR_DEFAULTS.maxMediaBytes) },
   "max-message-bytes": { env: "NEXUS_SIM_MAX_MESSAGE_BYTES", help: "largest message body (413 past it)", fallback: String(SIMULATOR_DEFAULTS.maxMessageBytes) },
   "record-limit": { env: "NEXUS_SIM_RECORD_LIMIT", help: "requests kept for inspection (0 keeps none)", fallback: String(SIMULATOR_DEFAULTS.recordLimit) },
+  "message-limit": { env: "NEXUS_SIM_MESSAGE_LIMIT", help: "consumer messages kept for inspection (0 keeps none; all are counted)", fallback: String(SIMULATOR_DEFAULTS.messageLimit) },
   "webhook-url": { env: "NEXUS_SIM_WEBHOOK_URL", help: "where agent messages are delivered", fallback: "" },
   "auto-reply": { env: "NEXUS_SIM_AUTO_REPLY", help: "answer each consumer message as the agent (true/false)", fallback: "true" },
   "reply-delay": { env: "NEXUS_SIM_REPLY_DELAY", help: "ms before the agent's automatic reply", fallback: "500" },
@@ -64,6 +65,7 @@ export function simulatorOptionsFrom(argv: string[], env: NodeJS.ProcessEnv): { 
     maxMediaBytes: number("max-media-bytes", get("max-media-bytes")),
     maxMessageBytes: number("max-message-bytes", get("max-message-bytes")),
     recordLimit: number("record-limit", get("record-limit")),
+    messageLimit: number("message-limit", get("message-limit")),
     agent: {
       webhookUrl: get("webhook-url") || undefined,
       autoReply: get("auto-reply") !== "false",

@@ -8,5 +8,6 @@ describe("the simulator's --help", () => {
     assert.match(text, new RegExp(`--secret .*default ${SIMULATOR_DEFAULTS.secret}\\)`));
     assert.match(text, /--port .*default 8085\)/);
     assert.match(text, new RegExp(`--channel-id .*default ${SIMULATOR_DEFAULTS.channelId}\\)`));
+    assert.match(text, /--message-limit .*NEXUS_SIM_MESSAGE_LIMIT, default 10000\)/);
   });
 });
