@@ -887,17 +887,27 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring<Attempt> {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.status === 0 || this.settled) return;
+    if (this.take(chunk)) controller.abort(new Error("answer read as far as kept"));
+  }
+
+  /**
+   * Keeps a chunk of the answer within its limit; true when the answer ends here and the rest is not to be
+   * read: a 2xx past its limit fails, an error answer keeps what fits (enough to say what went wrong).
+   */
+  private take(chunk: Buffer): boolean {
     if (this.size + chunk.length > this.limit) {
-      if (this.ok) return this.settle(new NexusTooLargeError(this.call.ctx, this.limit, this.call.spec.maxBytes !== undefined));
-      // An error answer: what is kept is enough to say what went wrong; the rest is not read.
+      if (this.ok) {
+        this.settle(new NexusTooLargeError(this.call.ctx, this.limit, this.call.spec.maxBytes !== undefined));
+        return true;
+      }
       this.chunks.push(chunk.subarray(0, this.limit - this.size));
       this.size = this.limit;
       this.complete();
-      controller.abort(new Error("error answer read as far as kept"));
-      return;
+      return true;
     }
     this.chunks.push(chunk);
     this.size += chunk.length;
+    return false;
   }
 
   onResponseEnd(): void {
@@ -930,20 +940,16 @@ class Attempt implements Dispatcher.DispatchHandler, Expiring<Attempt> {
       res.destroy();
       return this.settle(new NexusNetworkError(call.ctx, "EPROTO"));
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const complete = (): void => this.settle(undefined, { status, headers, data: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) });
+    // An error answer is read as one into memory is (take, complete).
+    this.status = status;
+    this.headers = headers;
+    this.limit = ERROR_BODY_LIMIT;
     res.on("data", (chunk: Buffer) => {
-      if (size + chunk.length > ERROR_BODY_LIMIT) {
-        res.destroy();
-        chunks.push(chunk.subarray(0, ERROR_BODY_LIMIT - size));
-        size = ERROR_BODY_LIMIT;
-        return complete();
-      }
-      chunks.push(chunk);
-      size += chunk.length;
+      if (!this.settled && this.take(chunk)) res.destroy();
     });
-    res.on("end", complete);
+    res.on("end", () => {
+      if (!this.settled) this.complete();
+    });
   }
 }
 
