@@ -100,9 +100,11 @@ describe("TLS and proxies", function () {
     ...extra,
   });
 
-  async function loadWith(extraNodes: object[], channel: Record<string, unknown>): Promise<Awaited<ReturnType<typeof import("../nodes/flow").load>>> {
+  /** `credentials`: of the extra nodes, by id (a proxy node's user name and password). */
+  async function loadWith(extraNodes: object[], channel: Record<string, unknown>, credentials: Record<string, object> = {}): Promise<Awaited<ReturnType<typeof import("../nodes/flow").load>>> {
     await helper.load([...FLOW_NODES, tlsNode, proxyNode], [...flowFor(sim, { type: "genesys-nexus-send" }, channel), ...extraNodes], {
       chan: { secret: SECRET, apiKey: API_KEY },
+      ...credentials,
     });
     const n1 = helper.getNode("n1");
     return { n1, out: helper.getNode("out"), caught: helper.getNode("caught"), statuses: [] };
@@ -248,11 +250,7 @@ describe("TLS and proxies", function () {
   it("sends the proxy node's credentials to the proxy only", async () => {
     const proxy = await forwardProxy();
     try {
-      await helper.load([...FLOW_NODES, tlsNode, proxyNode], [...flowFor(sim, { type: "genesys-nexus-send" }, { tls: "tls1", proxy: "px" }), tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], {
-        chan: { secret: SECRET, apiKey: API_KEY },
-        px: { username: "proxy user", password: "pr@xy:pass" },
-      });
-      const loaded = { n1: helper.getNode("n1"), out: helper.getNode("out"), caught: helper.getNode("caught"), statuses: [] };
+      const loaded = await loadWith([tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], { tls: "tls1", proxy: "px" }, { px: { username: "proxy user", password: "pr@xy:pass" } });
       await expectOutput(loaded, { payload: { messageId: "px-auth" } });
       assert.deepEqual(proxy.auth, [`Basic ${Buffer.from("proxy user:pr@xy:pass").toString("base64")}`]);
       assert.equal(sim.requests.at(-1)?.headers["proxy-authorization"], undefined, "never to the API");
@@ -264,11 +262,7 @@ describe("TLS and proxies", function () {
   it("sends a proxy user name without a password (a token as the user name) as Basic credentials, from the proxy node and from a proxy URL's user information", async () => {
     const proxy = await forwardProxy();
     try {
-      await helper.load([...FLOW_NODES, tlsNode, proxyNode], [...flowFor(sim, { type: "genesys-nexus-send" }, { tls: "tls1", proxy: "px" }), tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], {
-        chan: { secret: SECRET, apiKey: API_KEY },
-        px: { username: "token123", password: "" },
-      });
-      const loaded = { n1: helper.getNode("n1"), out: helper.getNode("out"), caught: helper.getNode("caught"), statuses: [] };
+      const loaded = await loadWith([tlsConfig(), { id: "px", type: "http proxy", url: proxy.url, noproxy: [] }], { tls: "tls1", proxy: "px" }, { px: { username: "token123", password: "" } });
       await expectOutput(loaded, { payload: { messageId: "px-token" } });
       const client = new NexusClient({ baseUrl: sim.baseUrl, channelId: CHANNEL, ccid: CCID, secret: SECRET, apiKey: API_KEY, retries: 0, tls: { ca: fs.readFileSync(certs["ca.crt"]) }, proxy: { url: proxy.url.replace("://", "://token%20456@") } });
       try {
